@@ -1,0 +1,117 @@
+"""`LearningConfig`: every setting, read from `LEARNING_STORE_*` variables or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from learning_store.errors import ConfigurationError
+from learning_store.urls import backend_name, redact
+
+ENV_PREFIX = "LEARNING_STORE_"
+DEFAULT_DATABASE_URL = "duckdb:///data/learning.db"
+
+
+class LearningConfig(BaseSettings):
+    """Settings for the store, the service, embeddings and telemetry.
+
+    Every field can be set as `LEARNING_STORE_<FIELD>` in the environment or a `.env` file;
+    keyword arguments win over both. An invalid value raises `ConfigurationError` naming the
+    variable and the values it allows.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="Where executions live: duckdb:///file.db, postgresql+psycopg://..., memory://",
+    )
+    batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Rows per write transaction in batch inserts"
+    )
+    flush_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="Telemetry flushes at least this often"
+    )
+    embeddings_enabled: bool = Field(
+        default=True, description="Compute embeddings for semantic search"
+    )
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        min_length=1,
+        description="Model name or local path; 'hashing' for the dependency-free embedder",
+    )
+    embedding_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Texts per model encode call"
+    )
+    embedding_cache_size: int = Field(
+        default=10_000, ge=0, le=10_000_000, description="Texts kept in the LRU vector cache"
+    )
+    retention_days: int = Field(
+        default=90, ge=1, le=36_500, description="Default age at which prune deletes rows"
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(describe_validation_error(exc, type(self))) from None
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        backend_name(url)  # raises ConfigurationError (a ValueError) with the accepted forms
+        return url
+
+
+def describe_validation_error(exc: ValidationError, settings: type[BaseSettings]) -> str:
+    """Turn a settings validation error into one line per bad variable, with allowed values."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        allowed = _allowed_range(settings, field)
+        got = error.get("input")
+        if field == "database_url" and isinstance(got, str):
+            got = redact(got)
+        message = error["msg"].removeprefix("Value error, ")
+        line = f"{variable} (field {field!r}) = {got!r} is invalid: {message}"
+        lines.append(f"{line}; allowed: {allowed}" if allowed else line)
+    return "Invalid learning_store configuration:\n  " + "\n  ".join(lines)
+
+
+def _allowed_range(settings: type[BaseSettings], field: str) -> str:
+    """Describe a field's numeric bounds from its Field constraints, e.g. '1 to 1000'."""
+    info = settings.model_fields.get(field)
+    if info is None:
+        return ""
+    low = high = None
+    low_text = high_text = ""
+    for item in info.metadata:
+        if isinstance(item, annotated_types.Ge):
+            low, low_text = item.ge, f"at least {item.ge}"
+        elif isinstance(item, annotated_types.Gt):
+            low, low_text = item.gt, f"greater than {item.gt}"
+        elif isinstance(item, annotated_types.Le):
+            high, high_text = item.le, f"at most {item.le}"
+        elif isinstance(item, annotated_types.Lt):
+            high, high_text = item.lt, f"less than {item.lt}"
+    if low is not None and high is not None:
+        return f"{low_text} and {high_text}"
+    return low_text or high_text
+
+
+def ensure_parent_folder(path: Path) -> None:
+    """Create the folder a database file will live in, with an actionable error if we cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot create the data folder {str(path.parent)!r} for {str(path)!r}: "
+            f"{exc.strerror}. Choose a writable location with LEARNING_STORE_DATABASE_URL."
+        ) from None

@@ -1,0 +1,278 @@
+"""Records and results: `ExecutionRecord` with every rule a stored row obeys, and batch results."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+EMBEDDING_DIMENSION = 384
+"""Length of every stored embedding (all-MiniLM-L6-v2); the schema declares FLOAT[384]."""
+
+# Named limits, so a rejected row says which one it broke.
+MAX_LABEL_LENGTH = 256
+"""Longest task_type, repo, model_tier, pool_type or swarm_topology, in characters."""
+MAX_TEXT_LENGTH = 100_000
+"""Longest task_description, error_message or solution_summary, in characters."""
+MAX_METADATA_BYTES = 65_536
+"""Largest metadata object, measured as its JSON text in UTF-8."""
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of objects and arrays inside metadata."""
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+
+
+class ErrorType(StrEnum):
+    """Why an execution failed."""
+
+    TIMEOUT = "timeout"
+    QUALITY_GATE = "quality_gate"
+    CRASH = "crash"
+    VALIDATION = "validation"
+    UNKNOWN = "unknown"
+
+
+def _checked_text(value: str) -> str:
+    """Reject blank text and NUL characters (PostgreSQL cannot store NUL in text)."""
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\x00)")
+    return value
+
+
+def _checked_optional_text(value: str | None) -> str | None:
+    """Like `_checked_text`, but None stays None."""
+    return None if value is None else _checked_text(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Take naive datetimes as UTC and convert aware ones to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _float32_vector(value: Any) -> Any:
+    """Coerce an embedding to float32 precision (what the stores keep) and check its shape."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes | Mapping):
+        raise ValueError(f"must be a sequence of {EMBEDDING_DIMENSION} numbers")
+    try:
+        vector = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a sequence of {EMBEDDING_DIMENSION} numbers") from None
+    if vector.ndim != 1 or vector.shape[0] != EMBEDDING_DIMENSION:
+        raise ValueError(
+            f"must have exactly {EMBEDDING_DIMENSION} numbers, got shape {list(vector.shape)}"
+        )
+    if not np.isfinite(vector).all():
+        raise ValueError("must contain only finite numbers (no NaN or infinity)")
+    return vector.tolist()
+
+
+def _metadata_depth(value: Any) -> int:
+    """Nesting depth of a JSON-like value, computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            deepest = max(deepest, depth)
+            if depth > MAX_METADATA_DEPTH:
+                return depth
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _checked_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata must be a JSON object that round-trips exactly and stays within the limits."""
+    if _metadata_depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"is nested deeper than MAX_METADATA_DEPTH={MAX_METADATA_DEPTH}")
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must be JSON-serialisable with finite numbers ({exc})") from None
+    if "\\u0000" in text:
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    if len(text.encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"is larger than MAX_METADATA_BYTES={MAX_METADATA_BYTES} as JSON")
+    restored = json.loads(text)
+    if restored != value:
+        raise ValueError("must use string keys and JSON values only (it did not round-trip)")
+    return restored
+
+
+Label = Annotated[
+    str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(_checked_text)
+]
+Text = Annotated[
+    str, Field(min_length=1, max_length=MAX_TEXT_LENGTH), AfterValidator(_checked_text)
+]
+OptionalLabel = Annotated[
+    str | None,
+    Field(default=None, max_length=MAX_LABEL_LENGTH),
+    AfterValidator(_checked_optional_text),
+]
+OptionalText = Annotated[
+    str | None,
+    Field(default=None, max_length=MAX_TEXT_LENGTH),
+    AfterValidator(_checked_optional_text),
+]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+OptionalNonNegative = Annotated[float | None, Field(default=None, ge=0, allow_inf_nan=False)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class ExecutionRecord(BaseModel):
+    """One task execution: what the router chose, how it went, and what was learned.
+
+    Validation enforces every rule a stored row obeys, so any record that exists is storable.
+    `uploaded_at` is set by the store when the row is written; it is ignored on input.
+    Round trip: `model_dump()` / `model_validate()` and `model_dump_json()` /
+    `model_validate_json()`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    task_id: UUID = Field(default_factory=uuid4)
+    timestamp: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    task_type: Label
+    task_description: Text
+    repo: Label
+    file_count: int = Field(default=0, ge=0, le=MAX_INT32)
+    estimated_tokens: int = Field(default=0, ge=0, le=MAX_INT64)
+    model_tier: Label
+    pool_type: Label
+    swarm_topology: OptionalLabel = None
+    routing_confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    complexity_score: float = Field(default=50, ge=0, le=100, allow_inf_nan=False)
+    success: bool
+    duration_seconds: NonNegative
+    quality_score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    cost_estimate: NonNegative = 0.0
+    actual_cost: OptionalNonNegative = None
+    error_type: ErrorType | None = None
+    error_message: OptionalText = None
+    user_accepted: bool | None = None
+    user_rating: int | None = Field(default=None, ge=1, le=5)
+    peak_memory_mb: OptionalNonNegative = None
+    cpu_time_seconds: OptionalNonNegative = None
+    solution_summary: OptionalText = None
+    embedding: Annotated[list[float] | None, BeforeValidator(_float32_vector)] = None
+    metadata: Annotated[dict[str, Any], AfterValidator(_checked_metadata)] = Field(
+        default_factory=dict
+    )
+    uploaded_at: UtcDatetime | None = None
+
+    @field_validator("error_type", mode="before")
+    @classmethod
+    def _error_type_names(cls, value: Any) -> Any:
+        """Accept error types case-insensitively ('Timeout' is 'timeout')."""
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def embedding_text(self) -> str:
+        """The text whose embedding represents this execution in semantic search."""
+        text = f"{self.task_description}\nTask type: {self.task_type}. Repository: {self.repo}."
+        if self.solution_summary:
+            text += f"\nSolution: {self.solution_summary}"
+        return text
+
+    def stored_fields(self) -> dict[str, Any]:
+        """The fields that define the row, without `uploaded_at` (which the store sets)."""
+        return self.model_dump(exclude={"uploaded_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A row of a batch that was not stored, with its position in the input and why."""
+
+    index: int
+    task_id: UUID | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Outcome of a batch: every input row is stored, a duplicate, or rejected."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedRecord] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Number of input rows accounted for."""
+        return self.stored + self.duplicates + len(self.rejected)
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            [*self.rejected, *other.rejected],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarExecution:
+    """A past execution and its cosine similarity to the query (1.0 is identical)."""
+
+    record: ExecutionRecord
+    similarity: float
+
+
+def rejection_reason(error: ValidationError) -> str:
+    """One readable line per broken rule: 'field: what is wrong (got value)'."""
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "record"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            parts.append(f"{where}: required field is missing")
+            continue
+        if item["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown field (check the spelling against ExecutionRecord)")
+            continue
+        shown = _preview(item.get("input"))
+        parts.append(f"{where}: {message} (got {shown})")
+    return "; ".join(parts)
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    """A short repr of an offending value, so a 1 MB string does not flood the report."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes) and len(value) > 8:
+        return f"<{type(value).__name__} of length {len(value)}>"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} chars)"
+
+
+def task_id_of(raw: Any) -> UUID | None:
+    """Best-effort task_id of a raw input row, for reporting a rejected row."""
+    value = raw.task_id if isinstance(raw, ExecutionRecord) else None
+    if isinstance(raw, Mapping):
+        value = raw.get("task_id")
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
