@@ -1,0 +1,114 @@
+"""Build SQLAlchemy engines for DuckDB and PostgreSQL, and turn driver errors into ours."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from learning_store.config import LearningConfig, ensure_parent_folder
+from learning_store.errors import (
+    DatabaseLockedError,
+    DatabaseUnavailableError,
+    LearningStoreError,
+    StorageError,
+)
+from learning_store.urls import backend_name, duckdb_path, parse_url, redact
+
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> Engine:
+    """An engine for a DuckDB or PostgreSQL URL, with the pool each backend needs.
+
+    DuckDB gets one shared connection (StaticPool): an in-memory database lives only in its
+    connection, and DuckDB allows one writer anyway; callers serialise access to it.
+    """
+    backend = backend_name(url)
+    if backend == "duckdb":
+        path = duckdb_path(url)
+        if path is not None:
+            ensure_parent_folder(path)
+        engine = sa.create_engine(url, poolclass=StaticPool)
+        event.listen(engine, "connect", _duckdb_session_setup)
+        return engine
+    settings = config or LearningConfig()
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": getattr(settings, "pool_size", 5),
+        "pool_timeout": getattr(settings, "pool_timeout_seconds", 30.0),
+    }
+    connect_timeout = getattr(settings, "connect_timeout_seconds", None)
+    if connect_timeout:
+        options["connect_args"] = {"connect_timeout": int(connect_timeout)}
+    return sa.create_engine(url, **options)
+
+
+def _duckdb_session_setup(dbapi_connection: Any, _record: Any) -> None:
+    """Read TIMESTAMPTZ values in UTC whatever the machine's time zone is."""
+    dbapi_connection.execute("SET TimeZone = 'UTC'")
+
+
+@contextmanager
+def translated_errors(url: str | URL, action: str) -> Iterator[None]:
+    """Re-raise driver and SQLAlchemy errors as `LearningStoreError`s a person can act on.
+
+    Messages name the database (password hidden) and what we were doing, never the password.
+    """
+    try:
+        yield
+    except LearningStoreError:
+        raise
+    except (SQLAlchemyError, OSError) as exc:
+        raise translate_error(exc, url, action) from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("duckdb", "psycopg")):
+            raise translate_error(exc, url, action) from exc
+        raise
+
+
+def translate_error(exc: BaseException, url: str | URL, action: str) -> LearningStoreError:
+    """Map one low-level error to the matching `LearningStoreError` subclass."""
+    original = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    detail = _scrub(str(original).strip().splitlines()[0] if str(original).strip() else "", url)
+    where = redact(url)
+    if "Could not set lock on file" in detail:
+        holder = _LOCK_HOLDER.search(str(original))
+        by = f" by process {holder.group(1)}" if holder else " by another process"
+        path = duckdb_path(url)
+        return DatabaseLockedError(
+            f"The DuckDB file {str(path)!r} is locked{by}. DuckDB allows one writer process per "
+            "file: stop the other process, or use PostgreSQL (postgresql+psycopg://...) when "
+            "several processes must write at once."
+        )
+    if backend_name(url) == "postgresql" and _is_connection_failure(original):
+        parsed = parse_url(url)
+        return DatabaseUnavailableError(
+            f"Cannot reach PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432} "
+            f"(database {parsed.database!r}) while trying to {action}: {detail}. Check that the "
+            "server is running and LEARNING_STORE_DATABASE_URL points at it."
+        )
+    return StorageError(f"Database error while trying to {action} on {where}: {detail}")
+
+
+def _is_connection_failure(error: BaseException) -> bool:
+    """True for errors meaning the server is unreachable or the connection dropped."""
+    name = type(error).__name__
+    text = str(error).lower()
+    return name in ("OperationalError", "InterfaceError") and any(
+        marker in text
+        for marker in ("connection", "connect", "server closed", "terminating", "timeout")
+    )
+
+
+def _scrub(text: str, url: str | URL) -> str:
+    """Remove a URL's password from a driver message, in case the driver echoed it."""
+    password = parse_url(url).password
+    return text.replace(password, "***") if password else text
