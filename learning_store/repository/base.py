@@ -1,0 +1,129 @@
+"""The `ExecutionRepository` protocol every store implements, and the filters they share."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Self, runtime_checkable
+from uuid import UUID
+
+from learning_store.models import BatchResult, ExecutionRecord, SimilarExecution, as_utc
+
+RecordInput = ExecutionRecord | Mapping[str, Any]
+"""What `add_many` accepts per row: a validated record or a plain mapping of its fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    """Filters shared by `list` and `count`; None means "any". `since` is inclusive, `until` not."""
+
+    repo: str | None = None
+    task_type: str | None = None
+    model_tier: str | None = None
+    pool_type: str | None = None
+    success: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, as_utc(value))
+
+    def equalities(self) -> dict[str, Any]:
+        """The column == value filters that are set."""
+        fields = {
+            "repo": self.repo,
+            "task_type": self.task_type,
+            "model_tier": self.model_tier,
+            "pool_type": self.pool_type,
+            "success": self.success,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def matches(self, record: ExecutionRecord) -> bool:
+        """Whether a record passes every filter (the in-memory store's WHERE clause)."""
+        if any(getattr(record, name) != value for name, value in self.equalities().items()):
+            return False
+        if self.since is not None and record.timestamp < self.since:
+            return False
+        return self.until is None or record.timestamp < self.until
+
+
+@runtime_checkable
+class ExecutionRepository(Protocol):
+    """Synchronous storage of execution records; implemented by the SQL stores and the fake.
+
+    Writes are idempotent on task_id. `add_many` never raises for a bad row: it stores the
+    good rows and reports each bad one; it raises `LearningStoreError` only when the database
+    fails, and then nothing of the failing chunk is written.
+    """
+
+    def add(self, record: RecordInput) -> bool:
+        """Store one record; False when its task_id is already stored."""
+        ...
+
+    def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
+        """Validate and store rows in chunks of `batch_size`, one transaction per chunk."""
+        ...
+
+    def get(self, task_id: UUID | str) -> ExecutionRecord | None:
+        """The record with this task_id, or None."""
+        ...
+
+    def list(
+        self,
+        *,
+        repo: str | None = None,
+        task_type: str | None = None,
+        model_tier: str | None = None,
+        pool_type: str | None = None,
+        success: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[ExecutionRecord]:
+        """Records matching every given filter, newest first."""
+        ...
+
+    def count(
+        self,
+        *,
+        repo: str | None = None,
+        task_type: str | None = None,
+        model_tier: str | None = None,
+        pool_type: str | None = None,
+        success: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Number of records matching every given filter."""
+        ...
+
+    def find_similar(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> builtins.list[SimilarExecution]:
+        """Records by cosine similarity to `embedding`, best first, at or above `threshold`."""
+        ...
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete records with timestamp before `cutoff`; return how many were deleted."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the repository cannot be used afterwards."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...

@@ -1,0 +1,112 @@
+"""`InMemoryExecutionRepository`: the thread-safe fake, held to the same contract tests."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+from uuid import UUID
+
+import numpy as np
+
+from learning_store.models import BatchResult, ExecutionRecord, SimilarExecution
+from learning_store.repository.base import ExecutionFilter, RecordInput
+from learning_store.repository.batching import to_record, write_in_chunks
+from learning_store.similarity import cosine_scores, query_vector, top_matches
+
+DEFAULT_BATCH_SIZE = 100
+
+
+class InMemoryExecutionRepository:
+    """Keeps records in a dict behind a lock; for tests and services that need no database."""
+
+    def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.batch_size = batch_size
+        self._records: dict[UUID, ExecutionRecord] = {}
+        self._lock = threading.RLock()
+
+    def add(self, record: RecordInput) -> bool:
+        """Store one record; False when its task_id is already stored."""
+        return self._insert_new([to_record(record)]) == 1
+
+    def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
+        """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`."""
+        return write_in_chunks(records, self.batch_size, self._insert_new)
+
+    def _insert_new(self, records: builtins.list[ExecutionRecord]) -> int:
+        uploaded_at = datetime.now(UTC)
+        with self._lock:
+            new = [record for record in records if record.task_id not in self._records]
+            for record in new:
+                self._records[record.task_id] = record.model_copy(
+                    update={"uploaded_at": uploaded_at}
+                )
+        return len(new)
+
+    def get(self, task_id: UUID | str) -> ExecutionRecord | None:
+        """The record with this task_id, or None."""
+        with self._lock:
+            return self._records.get(UUID(str(task_id)))
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        **filters: Any,
+    ) -> builtins.list[ExecutionRecord]:
+        """Records matching every filter, newest first (ties broken by task_id, descending)."""
+        selected = self._matching(ExecutionFilter(**filters))
+        selected.sort(key=lambda record: (record.timestamp, record.task_id), reverse=True)
+        return selected[offset : offset + limit]
+
+    def count(self, **filters: Any) -> int:
+        """Number of records matching every filter."""
+        return len(self._matching(ExecutionFilter(**filters)))
+
+    def find_similar(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> builtins.list[SimilarExecution]:
+        """Exact cosine search with numpy over records that have an embedding."""
+        query = query_vector(embedding)
+        since = datetime.now(UTC) - timedelta(days=days_back)
+        candidates = [
+            record
+            for record in self._matching(ExecutionFilter(repo=repo, since=since))
+            if record.embedding is not None
+        ]
+        if not candidates:
+            return []
+        matrix = np.array([record.embedding for record in candidates], dtype=np.float32)
+        matches = top_matches(cosine_scores(matrix, query), limit, threshold)
+        return [SimilarExecution(candidates[row], score) for row, score in matches]
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete records with timestamp before `cutoff`; return how many."""
+        with self._lock:
+            old = [key for key, record in self._records.items() if record.timestamp < cutoff]
+            for key in old:
+                del self._records[key]
+        return len(old)
+
+    def close(self) -> None:
+        """Nothing to release; kept for the protocol."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _matching(self, where: ExecutionFilter) -> builtins.list[ExecutionRecord]:
+        with self._lock:
+            records = builtins.list(self._records.values())
+        return [record for record in records if where.matches(record)]

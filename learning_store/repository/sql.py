@@ -1,0 +1,232 @@
+"""`SqlExecutionRepository`: the store on DuckDB (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import URL, Connection, Engine
+
+from learning_store.config import LearningConfig
+from learning_store.engine import create_engine_for, translated_errors
+from learning_store.migrations import ensure_current_schema
+from learning_store.models import (
+    EMBEDDING_DIMENSION,
+    BatchResult,
+    ExecutionRecord,
+    SimilarExecution,
+)
+from learning_store.repository.base import ExecutionFilter, RecordInput
+from learning_store.repository.batching import to_record, write_in_chunks
+from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
+from learning_store.schema import executions
+from learning_store.similarity import query_vector
+
+_INSERT_NEW = (
+    postgresql.insert(executions)
+    .on_conflict_do_nothing(index_elements=["task_id"])
+    .returning(executions.c.task_id)
+)
+
+
+class SqlExecutionRepository:
+    """Stores executions through SQLAlchemy Core on DuckDB or PostgreSQL.
+
+    Opening checks the schema: a new database is migrated to head, an older one raises
+    `SchemaOutOfDateError` with the upgrade command. On DuckDB every operation holds one
+    lock, because the single shared connection must not be used by two threads at once.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | Engine,
+        *,
+        config: LearningConfig | None = None,
+        batch_size: int | None = None,
+        migrate: bool = True,
+    ) -> None:
+        settings = config or LearningConfig()
+        self.batch_size = batch_size or settings.batch_size
+        if isinstance(url_or_engine, Engine):
+            self._engine = url_or_engine
+            self._url: str | URL = url_or_engine.url
+        else:
+            self._url = url_or_engine
+            with translated_errors(self._url, "open the database"):
+                self._engine = create_engine_for(url_or_engine, settings)
+        self.dialect = self._engine.dialect.name
+        self._lock = threading.RLock() if self.dialect == "duckdb" else None
+        self._closed = False
+        with self._connection("check the schema") as connection:
+            ensure_current_schema(connection, self._url, create=migrate)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and tools; prefer the repository methods)."""
+        return self._engine
+
+    # Writes -----------------------------------------------------------------------------
+
+    def add(self, record: RecordInput) -> bool:
+        """Store one record; False when its task_id is already stored."""
+        return self._insert_new([to_record(record)]) == 1
+
+    def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
+        """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`."""
+        return write_in_chunks(records, self.batch_size, self._insert_new)
+
+    def _insert_new(self, records: builtins.list[ExecutionRecord]) -> int:
+        """Write records not yet stored in one transaction; return how many were written."""
+        uploaded_at = datetime.now(UTC)
+        with self._transaction("store executions") as connection:
+            if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
+                return insert_from_arrow(connection, records, uploaded_at)
+            rows = [_row(record, uploaded_at) for record in records]
+            return len(connection.execute(_INSERT_NEW, rows).fetchall())
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete records with timestamp before `cutoff`; return how many."""
+        where = ExecutionFilter(until=cutoff)
+        with self._transaction("delete old executions") as connection:
+            statement = sa.delete(executions).where(*_clauses(where))
+            return connection.execute(statement).rowcount
+
+    # Reads ------------------------------------------------------------------------------
+
+    def get(self, task_id: UUID | str) -> ExecutionRecord | None:
+        """The record with this task_id, or None."""
+        statement = sa.select(executions).where(executions.c.task_id == UUID(str(task_id)))
+        with self._connection("read an execution") as connection:
+            row = connection.execute(statement).mappings().first()
+        return None if row is None else _record(row)
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        **filters: Any,
+    ) -> builtins.list[ExecutionRecord]:
+        """Records matching every filter, newest first (ties broken by task_id, descending)."""
+        statement = (
+            sa.select(executions)
+            .where(*_clauses(ExecutionFilter(**filters)))
+            .order_by(executions.c.timestamp.desc(), executions.c.task_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._connection("list executions") as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [_record(row) for row in rows]
+
+    def count(self, **filters: Any) -> int:
+        """Number of records matching every filter."""
+        statement = (
+            sa.select(sa.func.count())
+            .select_from(executions)
+            .where(*_clauses(ExecutionFilter(**filters)))
+        )
+        with self._connection("count executions") as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def find_similar(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> builtins.list[SimilarExecution]:
+        """Exact cosine search computed by the database over stored FLOAT[384] vectors."""
+        query = query_vector(embedding)
+        if limit <= 0:
+            return []
+        where = ExecutionFilter(repo=repo, since=datetime.now(UTC) - timedelta(days=days_back))
+        vector = sa.cast(
+            sa.literal(query.tolist(), executions.c.embedding.type), executions.c.embedding.type
+        )
+        similarity = sa.func.array_cosine_similarity(executions.c.embedding, vector)
+        scored = (
+            sa.select(executions, similarity.label("similarity"))
+            .where(*_clauses(where), executions.c.embedding.is_not(None))
+            .subquery()
+        )
+        statement = (
+            sa.select(scored)
+            .where(scored.c.similarity >= threshold)
+            .order_by(scored.c.similarity.desc(), scored.c.task_id.desc())
+            .limit(limit)
+        )
+        with self._connection("search similar executions") as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [SimilarExecution(_record(row), float(row["similarity"])) for row in rows]
+
+    # Lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Dispose of the engine's connections (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[Connection]:
+        with self._guard(), translated_errors(self._url, action), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with self._guard(), translated_errors(self._url, action), self._engine.begin() as conn:
+            yield conn
+
+    def _guard(self) -> threading.RLock | nullcontext[None]:
+        if self._closed:
+            raise ValueError("this repository is closed; create a new one to keep working")
+        return self._lock or nullcontext()
+
+
+def _clauses(where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
+    """SQL conditions for a filter (always bound parameters, never string-built SQL)."""
+    clauses = [executions.c[name] == value for name, value in where.equalities().items()]
+    if where.since is not None:
+        clauses.append(executions.c.timestamp >= where.since)
+    if where.until is not None:
+        clauses.append(executions.c.timestamp < where.until)
+    return clauses
+
+
+def _row(record: ExecutionRecord, uploaded_at: datetime) -> dict[str, Any]:
+    """Column values for one record, with the store's upload time."""
+    values = record.model_dump()
+    values["uploaded_at"] = uploaded_at
+    if record.error_type is not None:
+        values["error_type"] = record.error_type.value
+    return values
+
+
+def _record(row: Any) -> ExecutionRecord:
+    """An `ExecutionRecord` from a result row (extra columns such as similarity are ignored)."""
+    values = {column.name: row[column.name] for column in executions.columns}
+    embedding = values["embedding"]
+    if embedding is not None and len(embedding) != EMBEDDING_DIMENSION:
+        raise ValueError(f"stored embedding has {len(embedding)} numbers")
+    return ExecutionRecord.model_validate(values)
