@@ -1,0 +1,57 @@
+"""learning_store: record and learn from every task execution of an LLM orchestrator.
+
+Importing the package is cheap: no model is loaded and torch is never imported here.
+"""
+
+from learning_store.config import LearningConfig
+from learning_store.errors import (
+    ConfigurationError,
+    DatabaseLockedError,
+    DatabaseUnavailableError,
+    EmbeddingsUnavailableError,
+    LearningStoreError,
+    SchemaError,
+    SchemaOutOfDateError,
+    StorageError,
+    TelemetryClosedError,
+    UnknownSchemaRevisionError,
+)
+from learning_store.models import (
+    EMBEDDING_DIMENSION,
+    BatchResult,
+    ErrorType,
+    ExecutionRecord,
+    RejectedRecord,
+    SimilarExecution,
+)
+from learning_store.repository import (
+    ExecutionRepository,
+    InMemoryExecutionRepository,
+    SqlExecutionRepository,
+    create_repository,
+)
+
+__all__ = [
+    "EMBEDDING_DIMENSION",
+    "BatchResult",
+    "ConfigurationError",
+    "DatabaseLockedError",
+    "DatabaseUnavailableError",
+    "EmbeddingsUnavailableError",
+    "ErrorType",
+    "ExecutionRecord",
+    "ExecutionRepository",
+    "InMemoryExecutionRepository",
+    "LearningConfig",
+    "LearningStoreError",
+    "RejectedRecord",
+    "SchemaError",
+    "SchemaOutOfDateError",
+    "SimilarExecution",
+    "SqlExecutionRepository",
+    "StorageError",
+    "TelemetryClosedError",
+    "UnknownSchemaRevisionError",
+    "create_repository",
+]
+__version__ = "0.1.0"

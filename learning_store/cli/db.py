@@ -1,0 +1,114 @@
+"""`learning-store db ...`: migrate, inspect and check the database schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Connection
+
+from learning_store import migrations
+from learning_store.catalog import schema_differences
+from learning_store.cli.common import UrlOption, console, database_url, fail, user_errors
+from learning_store.engine import create_engine_for, translated_errors
+from learning_store.urls import redact
+
+app = typer.Typer(help="Migrate and check the database schema.", no_args_is_help=True)
+
+
+@contextmanager
+def _connect(url: str, action: str) -> Iterator[Connection]:
+    engine = create_engine_for(url)
+    try:
+        with translated_errors(url, action), engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+@app.command()
+@user_errors
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database up to REVISION (default: head); creates a new database.
+
+    Example: learning-store db upgrade --url duckdb:///data/learning.db
+    """
+    target = database_url(url)
+    with _connect(target, "upgrade the schema") as connection:
+        before = migrations.current_revisions(connection)
+        migrations.upgrade(connection, revision)
+        after = migrations.current_revisions(connection)
+    console.print(f"{redact(target)}: {_show(before)} -> {_show(after)}")
+
+
+@app.command()
+@user_errors
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; 'base' removes everything.")],
+    url: UrlOption = None,
+) -> None:
+    """Migrate the database down to REVISION ('base' drops the tables: data is lost).
+
+    Example: learning-store db downgrade base --url duckdb:///tmp/scratch.db
+    """
+    target = database_url(url)
+    with _connect(target, "downgrade the schema") as connection:
+        before = migrations.current_revisions(connection)
+        migrations.downgrade(connection, revision)
+        after = migrations.current_revisions(connection)
+    console.print(f"{redact(target)}: {_show(before)} -> {_show(after)}")
+
+
+@app.command()
+@user_errors
+def current(url: UrlOption = None) -> None:
+    """Print the database's revision and the newest one this version knows.
+
+    Example: learning-store db current
+    """
+    target = database_url(url)
+    with _connect(target, "read the schema revision") as connection:
+        revisions = migrations.current_revisions(connection)
+    console.print(f"{redact(target)}: at {_show(revisions)} (head is {migrations.head_revision()})")
+
+
+@app.command()
+@user_errors
+def check(url: UrlOption = None) -> None:
+    """Exit 0 when the database is at head and its catalog matches the schema, else 1.
+
+    Example: learning-store db check --url duckdb:///data/learning.db
+    """
+    target = database_url(url)
+    head = migrations.head_revision()
+    with _connect(target, "check the schema") as connection:
+        revisions = migrations.current_revisions(connection)
+        if revisions != (head,):
+            raise fail(
+                f"{redact(target)} is at {_show(revisions)}, not at head {head}. "
+                f"Run: {migrations.upgrade_command(target)}"
+            )
+        differences = schema_differences(connection)
+    if differences:
+        raise fail(f"{redact(target)} differs from the schema: " + "; ".join(differences))
+    console.print(f"{redact(target)}: schema at {head} and matches learning_store.schema")
+
+
+@app.command()
+@user_errors
+def history() -> None:
+    """List the migrations this version of learning_store knows, newest first.
+
+    Example: learning-store db history
+    """
+    for script in migrations.script_directory().walk_revisions():
+        console.print(f"{script.revision}  {script.doc}", highlight=False)
+
+
+def _show(revisions: tuple[str, ...]) -> str:
+    return ", ".join(revisions) if revisions else "<empty>"
