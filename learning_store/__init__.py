@@ -4,12 +4,19 @@ Importing the package is cheap: no model is loaded and torch is never imported h
 """
 
 from learning_store.config import LearningConfig
+from learning_store.embeddings import (
+    CachingEmbedder,
+    Embedder,
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+)
 from learning_store.errors import (
     ConfigurationError,
     DatabaseLockedError,
     DatabaseUnavailableError,
     EmbeddingsUnavailableError,
     LearningStoreError,
+    NotInitializedError,
     SchemaError,
     SchemaOutOfDateError,
     StorageError,
@@ -30,23 +37,30 @@ from learning_store.repository import (
     SqlExecutionRepository,
     create_repository,
 )
+from learning_store.service import LearningDatabase
 
 __all__ = [
     "EMBEDDING_DIMENSION",
     "BatchResult",
+    "CachingEmbedder",
     "ConfigurationError",
     "DatabaseLockedError",
     "DatabaseUnavailableError",
+    "Embedder",
     "EmbeddingsUnavailableError",
     "ErrorType",
     "ExecutionRecord",
     "ExecutionRepository",
+    "HashingEmbedder",
     "InMemoryExecutionRepository",
     "LearningConfig",
+    "LearningDatabase",
     "LearningStoreError",
+    "NotInitializedError",
     "RejectedRecord",
     "SchemaError",
     "SchemaOutOfDateError",
+    "SentenceTransformerEmbedder",
     "SimilarExecution",
     "SqlExecutionRepository",
     "StorageError",

@@ -41,3 +41,7 @@ class EmbeddingsUnavailableError(LearningStoreError):
 
 class TelemetryClosedError(LearningStoreError):
     """A record arrived after `RoutingTelemetry.shutdown()`."""
+
+
+class NotInitializedError(LearningStoreError):
+    """A `LearningDatabase` was used before `await initialize()` or after `close()`."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 
@@ -28,15 +30,28 @@ def cosine_scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     return _unit(matrix.astype(np.float32, copy=False)) @ query
 
 
-def top_matches(scores: np.ndarray, limit: int, threshold: float) -> list[tuple[int, float]]:
-    """(row, score) pairs with score >= threshold, best first, at most `limit` of them."""
+SCORE_DECIMALS = 6
+"""Scores are ranked and thresholded at this precision on every backend, so float noise
+between numpy and SQL never reorders results; ties go to the larger task_id."""
+
+
+def top_matches(
+    scores: np.ndarray, task_ids: Sequence[UUID], limit: int, threshold: float
+) -> list[tuple[int, float]]:
+    """(row, score) pairs ranked like the SQL stores rank them, at most `limit` of them.
+
+    Rank: score rounded to SCORE_DECIMALS descending, then task_id descending; rows whose
+    rounded score is below `threshold` are left out.
+    """
     if limit <= 0 or scores.size == 0:
         return []
-    eligible = np.flatnonzero(scores >= threshold)
-    if eligible.size > limit:
-        eligible = eligible[np.argpartition(-scores[eligible], limit - 1)[:limit]]
-    order = eligible[np.argsort(-scores[eligible], kind="stable")]
-    return [(int(row), float(scores[row])) for row in order]
+    rounded = np.round(scores.astype(np.float64), SCORE_DECIMALS)
+    eligible = np.flatnonzero(rounded >= threshold)
+    if eligible.size > limit:  # keep everything tied with the limit-th best, then sort
+        kth = -np.partition(-rounded[eligible], limit - 1)[limit - 1]
+        eligible = eligible[rounded[eligible] >= kth]
+    ranked = sorted(eligible.tolist(), key=lambda row: (-rounded[row], -task_ids[row].int))
+    return [(row, float(scores[row])) for row in ranked[:limit]]
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ class ValidatedChunk:
     """One chunk of input: unique valid records, rejected rows, and in-chunk repeats."""
 
     records: list[ExecutionRecord] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    """Index in the whole input of each record, for reporting rows rejected later."""
     rejected: list[RejectedRecord] = field(default_factory=list)
     repeats: int = 0
 
@@ -49,6 +51,7 @@ def validate_chunk(rows: list[Any], first_index: int) -> ValidatedChunk:
             continue
         seen.add(record.task_id)
         chunk.records.append(record)
+        chunk.positions.append(index)
     return chunk
 
 

@@ -86,7 +86,8 @@ class InMemoryExecutionRepository:
         if not candidates:
             return []
         matrix = np.array([record.embedding for record in candidates], dtype=np.float32)
-        matches = top_matches(cosine_scores(matrix, query), limit, threshold)
+        task_ids = [record.task_id for record in candidates]
+        matches = top_matches(cosine_scores(matrix, query), task_ids, limit, threshold)
         return [SimilarExecution(candidates[row], score) for row, score in matches]
 
     def delete_older_than(self, cutoff: datetime) -> int:

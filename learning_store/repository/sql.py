@@ -27,7 +27,7 @@ from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
 from learning_store.schema import executions
-from learning_store.similarity import query_vector
+from learning_store.similarity import SCORE_DECIMALS, query_vector
 
 _INSERT_NEW = (
     postgresql.insert(executions)
@@ -160,14 +160,18 @@ class SqlExecutionRepository:
         )
         similarity = sa.func.array_cosine_similarity(executions.c.embedding, vector)
         scored = (
-            sa.select(executions, similarity.label("similarity"))
+            sa.select(
+                executions,
+                similarity.label("similarity"),
+                sa.func.round(sa.cast(similarity, sa.Double), SCORE_DECIMALS).label("rank"),
+            )
             .where(*_clauses(where), executions.c.embedding.is_not(None))
             .subquery()
         )
         statement = (
             sa.select(scored)
-            .where(scored.c.similarity >= threshold)
-            .order_by(scored.c.similarity.desc(), scored.c.task_id.desc())
+            .where(scored.c.rank >= threshold)
+            .order_by(scored.c.rank.desc(), scored.c.task_id.desc())
             .limit(limit)
         )
         with self._connection("search similar executions") as connection:

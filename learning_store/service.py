@@ -1,0 +1,207 @@
+"""`LearningDatabase`: the async API orchestrators call; embeds, validates and delegates.
+
+Blocking work (SQL, the model) runs in worker threads, so the event loop keeps serving
+while a batch is stored; the repository and embedder are safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Self, TypeVar
+
+from learning_store import bootstrap
+from learning_store.config import LearningConfig
+from learning_store.embeddings import Embedder
+from learning_store.errors import (
+    ConfigurationError,
+    EmbeddingsUnavailableError,
+    NotInitializedError,
+)
+from learning_store.models import (
+    EMBEDDING_DIMENSION,
+    BatchResult,
+    ExecutionRecord,
+    RejectedRecord,
+    SimilarExecution,
+)
+from learning_store.repository import ExecutionRepository, RecordInput
+from learning_store.repository.batching import chunks, to_record, validate_chunk
+
+EMBEDDING_WINDOW = 1_000
+"""Rows validated and embedded together: one model call each, bounded memory for any input."""
+
+T = TypeVar("T")
+
+
+class LearningDatabase:
+    """Store executions and ask what happened to similar tasks before.
+
+    With no `repository`, `initialize()` opens the store named by `database_path` (a DuckDB
+    file) or by `config.database_url`; with no `embedder`, it builds the one the config names.
+    Objects handed in are the caller's to close; objects built here are closed by `close()`.
+    """
+
+    def __init__(
+        self,
+        database_path: str | Path | None = None,
+        *,
+        repository: ExecutionRepository | None = None,
+        embedder: Embedder | None = None,
+        config: LearningConfig | None = None,
+    ) -> None:
+        self.config = config or LearningConfig()
+        self._database_path = database_path
+        self._repository = repository
+        self._embedder = embedder
+        self._owns_repository = repository is None
+        self._initialized = False
+        self._init_lock = asyncio.Lock()
+
+    # Lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Open the store and prepare the embedder (idempotent)."""
+        async with self._init_lock:
+            if self._initialized:
+                return
+            if self._repository is None:
+                self._repository = await asyncio.to_thread(
+                    bootstrap.build_repository, self._database_path, self.config
+                )
+            if self._embedder is None:
+                self._embedder = bootstrap.build_embedder(self.config)
+            if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
+                raise ConfigurationError(
+                    f"The embedding model gives {self._embedder.dimension}-number vectors but "
+                    f"the store keeps {EMBEDDING_DIMENSION}: choose a {EMBEDDING_DIMENSION}-"
+                    "dimension model with LEARNING_STORE_EMBEDDING_MODEL."
+                )
+            self._initialized = True
+
+    async def close(self) -> None:
+        """Close the store if this object opened it (idempotent)."""
+        if self._initialized and self._owns_repository and self._repository is not None:
+            await asyncio.to_thread(self._repository.close)
+            self._repository = None
+        self._initialized = False
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def repository(self) -> ExecutionRepository:
+        """The store in use (after `initialize`)."""
+        if not self._initialized or self._repository is None:
+            raise NotInitializedError(
+                "LearningDatabase is not initialized: call `await db.initialize()` first "
+                "(or use `async with LearningDatabase(...) as db`)."
+            )
+        return self._repository
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The embedder in use, or None when embeddings are disabled."""
+        return self._embedder
+
+    # Writes -----------------------------------------------------------------------------
+
+    async def store_execution(self, record: RecordInput) -> bool:
+        """Store one execution; False when its task_id is already stored.
+
+        Raises:
+            pydantic.ValidationError: the record breaks a rule (the message names the field).
+        """
+        repository = self.repository
+        return await self._run(lambda: repository.add(self._embedded([to_record(record)])[0]))
+
+    async def store_executions_batch(self, records: Iterable[RecordInput]) -> int:
+        """Store many executions, embedding them in batches; return how many were stored.
+
+        Bad rows are skipped and duplicates ignored; `store_batch` reports both.
+        """
+        return (await self.store_batch(records)).stored
+
+    async def store_batch(self, records: Iterable[RecordInput]) -> BatchResult:
+        """Store many executions and report stored, duplicate and rejected rows (by index)."""
+        repository = self.repository
+        return await self._run(lambda: self._store_batch(repository, records))
+
+    def _store_batch(
+        self, repository: ExecutionRepository, records: Iterable[RecordInput]
+    ) -> BatchResult:
+        stored = duplicates = 0
+        rejected: builtins.list[RejectedRecord] = []
+        for start, rows in chunks(records, EMBEDDING_WINDOW):
+            chunk = validate_chunk(rows, start)
+            rejected.extend(chunk.rejected)
+            if not chunk.records:
+                duplicates += chunk.repeats
+                continue
+            result = repository.add_many(self._embedded(chunk.records))
+            stored += result.stored
+            duplicates += result.duplicates + chunk.repeats
+            rejected.extend(
+                RejectedRecord(chunk.positions[item.index], item.task_id, item.reason)
+                for item in result.rejected
+            )
+        rejected.sort(key=lambda item: item.index)
+        return BatchResult(stored, duplicates, rejected)
+
+    def _embedded(self, records: builtins.list[ExecutionRecord]) -> builtins.list[ExecutionRecord]:
+        """Records with embeddings filled in by one model call; precomputed ones are kept."""
+        if self._embedder is None:
+            return records
+        missing = [row for row, record in enumerate(records) if record.embedding is None]
+        if not missing:
+            return records
+        vectors = self._embedder.embed([records[row].embedding_text() for row in missing])
+        result = builtins.list(records)
+        for row, vector in zip(missing, vectors, strict=True):
+            result[row] = records[row].model_copy(update={"embedding": vector.tolist()})
+        return result
+
+    # Reads ------------------------------------------------------------------------------
+
+    async def find_similar_executions(
+        self,
+        task_description: str,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> builtins.list[SimilarExecution]:
+        """Past executions most similar to `task_description`, best first.
+
+        Raises:
+            EmbeddingsUnavailableError: embeddings are disabled in the configuration.
+        """
+        repository, embedder = self.repository, self._embedder
+        if embedder is None:
+            raise EmbeddingsUnavailableError(
+                "Semantic search needs embeddings, which are disabled "
+                "(LEARNING_STORE_EMBEDDINGS_ENABLED=false). Enable them, or pass an embedder "
+                "to LearningDatabase; executions stored meanwhile have no embedding."
+            )
+
+        def search() -> builtins.list[SimilarExecution]:
+            query = embedder.embed([task_description])[0]
+            return repository.find_similar(
+                query, repo=repo, limit=limit, days_back=days_back, threshold=threshold
+            )
+
+        return await self._run(search)
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        """Run blocking work in a worker thread so the event loop stays responsive."""
+        return await asyncio.to_thread(work)
+
+    def __repr__(self) -> str:
+        where = getattr(self._repository, "url", None) or self._database_path or "not opened"
+        return f"LearningDatabase({where!s})"
