@@ -38,6 +38,7 @@ from learning_store.repository import (
     create_repository,
 )
 from learning_store.service import LearningDatabase
+from learning_store.telemetry import RoutingTelemetry, TelemetryStats
 
 __all__ = [
     "EMBEDDING_DIMENSION",
@@ -58,6 +59,7 @@ __all__ = [
     "LearningStoreError",
     "NotInitializedError",
     "RejectedRecord",
+    "RoutingTelemetry",
     "SchemaError",
     "SchemaOutOfDateError",
     "SentenceTransformerEmbedder",
@@ -65,6 +67,7 @@ __all__ = [
     "SqlExecutionRepository",
     "StorageError",
     "TelemetryClosedError",
+    "TelemetryStats",
     "UnknownSchemaRevisionError",
     "create_repository",
 ]

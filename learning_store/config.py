@@ -56,6 +56,32 @@ class LearningConfig(BaseSettings):
         default=90, ge=1, le=36_500, description="Default age at which prune deletes rows"
     )
 
+    telemetry_max_pending: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Records held in memory at most"
+    )
+    telemetry_enqueue_timeout_seconds: float = Field(
+        default=1.0, ge=0, le=600, description="How long record() waits for room before dropping"
+    )
+    telemetry_max_retries: int = Field(
+        default=5, ge=0, le=1000, description="Failed flushes in a row before spooling to disk"
+    )
+    telemetry_retry_backoff_seconds: float = Field(
+        default=0.5, ge=0, le=600, description="First retry delay; doubles per failure, max 60 s"
+    )
+    telemetry_spool_dir: Path = Field(
+        default=Path("data/telemetry-spool"),
+        description="Where records go when the database stays down (JSON lines, fsynced)",
+    )
+    telemetry_shutdown_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="shutdown() returns within this, spooling the rest"
+    )
+    telemetry_pending_ttl_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="A decision or outcome waits this long for its pair",
+    )
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)

@@ -1,0 +1,453 @@
+"""`RoutingTelemetry`: a bounded, batching buffer between a live router and the database.
+
+`record()` appends and returns at once while there is room. A background task writes
+batches when `batch_size` records are pending or every `flush_interval` seconds. When the
+database fails, records stay pending and are retried with exponential backoff; after
+`max_retries` failures in a row they are spooled to disk and replayed later. When the
+buffer is full, `record()` waits up to `enqueue_timeout` for room, then drops the record,
+counting it and logging a warning. Nothing is ever lost silently: see `TelemetryStats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Self
+from uuid import UUID
+
+from learning_store.config import LearningConfig
+from learning_store.errors import NotInitializedError, TelemetryClosedError
+from learning_store.models import BatchResult, ErrorType, ExecutionRecord
+from learning_store.repository.batching import to_record
+from learning_store.service import LearningDatabase
+from learning_store.telemetry.joiner import DecisionOutcomeJoiner
+from learning_store.telemetry.spool import Spool, SpoolFile
+from learning_store.telemetry.stats import TelemetryStats
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class RoutingTelemetry:
+    """Collects execution records from a router and stores them in batches, losing none.
+
+    Settings not given here come from the `LearningConfig` of `learning_db`.
+    Invariant, true whenever a caller can observe `stats`:
+    `recorded + replayed == stored + duplicates + rejected + dropped + pending + spooled`.
+    """
+
+    def __init__(
+        self,
+        learning_db: LearningDatabase,
+        *,
+        batch_size: int | None = None,
+        auto_flush: bool = True,
+        flush_interval: float | None = None,
+        max_pending: int | None = None,
+        enqueue_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+        spool_dir: str | Path | None = None,
+        shutdown_timeout: float | None = None,
+        pending_ttl: float | None = None,
+    ) -> None:
+        config: LearningConfig = getattr(learning_db, "config", None) or LearningConfig()
+        settings = LearningConfig(
+            batch_size=_given(batch_size, config.batch_size),
+            flush_interval_seconds=_given(flush_interval, config.flush_interval_seconds),
+            telemetry_max_pending=_given(max_pending, config.telemetry_max_pending),
+            telemetry_enqueue_timeout_seconds=_given(
+                enqueue_timeout, config.telemetry_enqueue_timeout_seconds
+            ),
+            telemetry_max_retries=_given(max_retries, config.telemetry_max_retries),
+            telemetry_retry_backoff_seconds=_given(
+                retry_backoff, config.telemetry_retry_backoff_seconds
+            ),
+            telemetry_spool_dir=_given(spool_dir, config.telemetry_spool_dir),
+            telemetry_shutdown_timeout_seconds=_given(
+                shutdown_timeout, config.telemetry_shutdown_timeout_seconds
+            ),
+            telemetry_pending_ttl_seconds=_given(pending_ttl, config.telemetry_pending_ttl_seconds),
+            database_url=config.database_url,
+        )  # validated once, with the same clear errors as the environment gets
+        self.learning_db = learning_db
+        self.auto_flush = auto_flush
+        self.batch_size = settings.batch_size
+        self.flush_interval = settings.flush_interval_seconds
+        self.max_pending = settings.telemetry_max_pending
+        self.enqueue_timeout = settings.telemetry_enqueue_timeout_seconds
+        self.max_retries = settings.telemetry_max_retries
+        self.retry_backoff = settings.telemetry_retry_backoff_seconds
+        self.shutdown_timeout = settings.telemetry_shutdown_timeout_seconds
+        self.spool = Spool(settings.telemetry_spool_dir)
+        self._joiner = DecisionOutcomeJoiner(
+            settings.telemetry_pending_ttl_seconds, self.max_pending
+        )
+
+        self._buffer: deque[ExecutionRecord] = deque()
+        self._in_flight = 0
+        self._counts = dict.fromkeys(
+            (
+                "recorded",
+                "replayed",
+                "stored",
+                "duplicates",
+                "rejected",
+                "dropped",
+                "spooled",
+                "flushes",
+                "failed_flushes",
+                "orphaned_decisions",
+                "orphaned_outcomes",
+            ),
+            0,
+        )
+        self._own_spool_files: dict[Path, int] = {}
+        self._consecutive_failures = 0
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._room = asyncio.Condition()
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._shutdown: asyncio.Task[None] | None = None
+        self._initialized = False
+
+    # Lifecycle --------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Initialize the database, replay any spooled records, start the background flusher."""
+        if self._initialized:
+            return
+        await self.learning_db.initialize()
+        self._initialized = True
+        await self.replay_spool()
+        if self.auto_flush:
+            self._worker = asyncio.create_task(self._run(), name="learning-store-telemetry")
+
+    async def shutdown(self) -> None:
+        """Stop the flusher, write everything pending, spool what cannot be written in time.
+
+        Idempotent; returns within `shutdown_timeout` (plus the time to write the spool).
+        """
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._shut_down())
+        await asyncio.shield(self._shutdown)
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    # Taking records in ------------------------------------------------------------------
+
+    async def record(self, execution: ExecutionRecord | Mapping[str, Any]) -> bool:
+        """Queue one execution; True when queued, False when dropped because the buffer stayed full.
+
+        Raises:
+            TelemetryClosedError: after `shutdown()`.
+            pydantic.ValidationError: a mapping that is not a valid record.
+        """
+        if self._closing:
+            raise TelemetryClosedError(
+                "RoutingTelemetry is shut down: create a new one (or keep it open) to record."
+            )
+        if not self._initialized:
+            raise NotInitializedError(
+                "RoutingTelemetry is not initialized: call `await telemetry.initialize()` first "
+                "(or use `async with RoutingTelemetry(db) as telemetry`)."
+            )
+        record = to_record(execution)
+        if self._in_memory() >= self.max_pending and not await self._wait_for_room():
+            self._counts["recorded"] += 1
+            self._counts["dropped"] += 1
+            log.warning(
+                "telemetry buffer full (%d records): dropped task %s; %d dropped so far",
+                self.max_pending,
+                record.task_id,
+                self._counts["dropped"],
+            )
+            return False
+        self._buffer.append(record)
+        self._counts["recorded"] += 1
+        if self.auto_flush and len(self._buffer) >= self.batch_size:
+            self._wake.set()
+        return True
+
+    async def record_routing_decision(
+        self,
+        task_id: UUID | str,
+        task_type: str,
+        task_description: str,
+        repo: str,
+        model_tier: str,
+        pool_type: str,
+        routing_confidence: float,
+        complexity_score: float = 50,
+        cost_estimate: float = 0.0,
+        *,
+        file_count: int = 0,
+        estimated_tokens: int = 0,
+        swarm_topology: str | None = None,
+        timestamp: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """The router's choice for a task; joined with its outcome by task_id.
+
+        Raises:
+            pydantic.ValidationError: a field breaks a record rule (named in the message).
+        """
+        fields = {
+            "task_type": task_type,
+            "task_description": task_description,
+            "repo": repo,
+            "model_tier": model_tier,
+            "pool_type": pool_type,
+            "routing_confidence": routing_confidence,
+            "complexity_score": complexity_score,
+            "cost_estimate": cost_estimate,
+            "file_count": file_count,
+            "estimated_tokens": estimated_tokens,
+            "swarm_topology": swarm_topology,
+            "metadata": metadata or {},
+        }
+        if timestamp is not None:
+            fields["timestamp"] = timestamp
+        self._expire_halves()
+        joined = self._joiner.add_decision(UUID(str(task_id)), fields)
+        if joined is not None:
+            await self.record(joined)
+
+    async def record_outcome(
+        self,
+        task_id: UUID | str,
+        success: bool,
+        duration_seconds: float,
+        actual_cost: float | None = None,
+        quality_score: float | None = None,
+        error_type: ErrorType | str | None = None,
+        error_message: str | None = None,
+        *,
+        user_accepted: bool | None = None,
+        user_rating: int | None = None,
+        peak_memory_mb: float | None = None,
+        cpu_time_seconds: float | None = None,
+        solution_summary: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """How a task went; joined with its routing decision by task_id (either may come first).
+
+        Raises:
+            pydantic.ValidationError: the joined record breaks a rule (named in the message).
+        """
+        fields = {
+            "success": success,
+            "duration_seconds": duration_seconds,
+            "actual_cost": actual_cost,
+            "quality_score": quality_score,
+            "error_type": error_type,
+            "error_message": error_message,
+            "user_accepted": user_accepted,
+            "user_rating": user_rating,
+            "peak_memory_mb": peak_memory_mb,
+            "cpu_time_seconds": cpu_time_seconds,
+            "solution_summary": solution_summary,
+            "metadata": metadata or {},
+        }
+        self._expire_halves()
+        joined = self._joiner.add_outcome(UUID(str(task_id)), fields)
+        if joined is not None:
+            await self.record(joined)
+
+    # Writing ----------------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write every record pending now in one `store_batch` call; return how many were stored."""
+        return await self._write(self._take(len(self._buffer)))
+
+    async def flush_batch(self) -> int:
+        """Write everything pending in `batch_size` chunks; return how many were stored."""
+        stored = 0
+        while self._buffer:
+            stored += await self._write(self._take(self.batch_size))
+        return stored
+
+    async def replay_spool(self) -> int:
+        """Write records spooled by earlier runs (or by this one); return how many were stored."""
+        stored = 0
+        for path in await asyncio.to_thread(self.spool.pending_files):
+            spooled = await asyncio.to_thread(self.spool.claim, path)
+            if spooled is None:
+                continue
+            try:
+                result = await self.learning_db.store_batch(spooled.records)
+            except Exception as exc:
+                await asyncio.to_thread(self.spool.release, spooled)
+                log.warning("spool replay of %s failed, will retry later: %s", path.name, exc)
+                break
+            await asyncio.to_thread(self.spool.remove, spooled)
+            self._settle_replay(path, spooled, result)
+            stored += result.stored
+        return stored
+
+    @property
+    def stats(self) -> TelemetryStats:
+        """A snapshot of the counters (see the class docstring for the invariant)."""
+        return TelemetryStats(
+            **self._counts,
+            pending=self._in_memory(),
+            awaiting_outcome=self._joiner.waiting_decisions,
+            awaiting_decision=self._joiner.waiting_outcomes,
+        )
+
+    # Internals --------------------------------------------------------------------------
+
+    def _in_memory(self) -> int:
+        return len(self._buffer) + self._in_flight
+
+    def _take(self, count: int) -> list[ExecutionRecord]:
+        taken = [self._buffer.popleft() for _ in range(min(count, len(self._buffer)))]
+        self._in_flight += len(taken)
+        return taken
+
+    async def _write(self, records: list[ExecutionRecord]) -> int:
+        """Store taken records; on failure (or cancellation) they go back to the front."""
+        if not records:
+            return 0
+        try:
+            result = await self.learning_db.store_batch(records)
+        except BaseException:
+            self._in_flight -= len(records)
+            self._buffer.extendleft(reversed(records))
+            self._counts["failed_flushes"] += 1
+            raise
+        self._in_flight -= len(records)
+        self._settle(result)
+        await self._notify_room()
+        return result.stored
+
+    def _settle(self, result: BatchResult) -> None:
+        self._counts["stored"] += result.stored
+        self._counts["duplicates"] += result.duplicates
+        self._counts["rejected"] += len(result.rejected)
+        self._counts["flushes"] += 1
+        for rejected in result.rejected:
+            log.warning("telemetry record %s rejected: %s", rejected.task_id, rejected.reason)
+
+    def _settle_replay(self, path: Path, spooled: SpoolFile, result: BatchResult) -> None:
+        """Count a replayed file: our own spooled records move state; others are taken in."""
+        own = self._own_spool_files.pop(path, None)
+        if own is not None:
+            self._counts["spooled"] -= own
+        else:
+            self._counts["replayed"] += len(spooled.records)
+        self._counts["stored"] += result.stored
+        self._counts["duplicates"] += result.duplicates
+        self._counts["rejected"] += len(result.rejected)
+        log.info("replayed %d spooled records from %s", len(spooled.records), path.name)
+
+    async def _spool_pending(self) -> None:
+        """Move everything in the buffer to a spool file on disk."""
+        records = list(self._buffer)
+        if not records:
+            return
+        path = await asyncio.to_thread(self.spool.write, records)
+        for _ in records:
+            self._buffer.popleft()
+        self._own_spool_files[path] = len(records)
+        self._counts["spooled"] += len(records)
+        log.warning("database unavailable: spooled %d records to %s", len(records), path)
+        await self._notify_room()
+
+    async def _wait_for_room(self) -> bool:
+        async with self._room:
+            try:
+                await asyncio.wait_for(
+                    self._room.wait_for(lambda: self._in_memory() < self.max_pending),
+                    self.enqueue_timeout,
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    async def _notify_room(self) -> None:
+        async with self._room:
+            self._room.notify_all()
+
+    def _expire_halves(self) -> None:
+        expired = self._joiner.expire()
+        if expired.decisions:
+            self._counts["orphaned_decisions"] += len(expired.decisions)
+            log.warning("routing decisions with no outcome expired: %s", expired.decisions)
+        if expired.outcomes:
+            self._counts["orphaned_outcomes"] += len(expired.outcomes)
+            log.warning("outcomes with no routing decision expired: %s", expired.outcomes)
+
+    async def _run(self) -> None:
+        """Background loop: flush on size or interval; back off, then spool, on failures."""
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            self._expire_halves()
+            if self._closing:
+                return
+            try:
+                await self._flush_with_retries()
+            except Exception:  # a bug here must not silently stop all flushing
+                log.exception("telemetry flusher hit an unexpected error; continuing")
+
+    async def _flush_with_retries(self) -> None:
+        try:
+            await self.flush_batch()
+        except Exception as exc:
+            self._consecutive_failures += 1
+            log.warning("telemetry flush failed (%d in a row): %s", self._consecutive_failures, exc)
+            if self._consecutive_failures > self.max_retries:
+                await self._spool_pending()
+                self._consecutive_failures = 0
+                return
+            delay = min(
+                self.retry_backoff * 2 ** (self._consecutive_failures - 1), MAX_BACKOFF_SECONDS
+            )
+            with contextlib.suppress(TimeoutError):  # shutdown interrupts the backoff
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            self._wake.set()  # retry promptly after the backoff
+            return
+        self._consecutive_failures = 0
+        if self._own_spool_files:
+            await self.replay_spool()
+
+    async def _shut_down(self) -> None:
+        self._closing = True
+        self._stopping.set()
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_timeout
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), self.shutdown_timeout)
+            except TimeoutError:
+                self._worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._worker
+        remaining = max(deadline - loop.time(), 0.0)
+        try:
+            await asyncio.wait_for(self.flush_batch(), remaining)
+        except TimeoutError:
+            log.warning("shutdown timed out after %.1f s while flushing", self.shutdown_timeout)
+        except Exception as exc:
+            log.warning("shutdown flush failed: %s", exc)
+        await self._spool_pending()
+        await self._notify_room()
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
