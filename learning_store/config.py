@@ -56,6 +56,15 @@ class LearningConfig(BaseSettings):
         default=90, ge=1, le=36_500, description="Default age at which prune deletes rows"
     )
 
+    pool_size: int = Field(
+        default=5, ge=1, le=1000, description="PostgreSQL connections kept open per process"
+    )
+    pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Wait this long for a free pooled connection"
+    )
+    connect_timeout_seconds: int = Field(
+        default=10, ge=1, le=600, description="Give up connecting to PostgreSQL after this long"
+    )
     telemetry_max_pending: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Records held in memory at most"
     )

@@ -40,15 +40,13 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
         event.listen(engine, "connect", _duckdb_session_setup)
         return engine
     settings = config or LearningConfig()
-    options: dict[str, Any] = {
-        "pool_pre_ping": True,
-        "pool_size": getattr(settings, "pool_size", 5),
-        "pool_timeout": getattr(settings, "pool_timeout_seconds", 30.0),
-    }
-    connect_timeout = getattr(settings, "connect_timeout_seconds", None)
-    if connect_timeout:
-        options["connect_args"] = {"connect_timeout": int(connect_timeout)}
-    return sa.create_engine(url, **options)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=settings.pool_size,
+        pool_timeout=settings.pool_timeout_seconds,
+        connect_args={"connect_timeout": settings.connect_timeout_seconds},
+    )
 
 
 def _duckdb_session_setup(dbapi_connection: Any, _record: Any) -> None:

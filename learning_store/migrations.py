@@ -114,14 +114,33 @@ def upgrade_command(url: str | URL) -> str:
     return f"learning-store db upgrade --url '{redact(url)}'"
 
 
+MIGRATION_LOCK_ID = 0x1EA2_5702E
+"""PostgreSQL advisory lock key: processes opening a new database migrate one at a time."""
+
+
 def ensure_current_schema(connection: Connection, url: str | URL, *, create: bool = True) -> None:
     """Create a new database's schema, or refuse one this code cannot use, with the fix.
+
+    On PostgreSQL the check runs under an advisory lock, so several processes opening the
+    same new database at once do not race to create it.
 
     Raises:
         SchemaOutOfDateError: the database is at an older revision (message has the command).
         UnknownSchemaRevisionError: the database is at a revision this code does not know.
         SchemaError: the table exists but was not created by our migrations.
     """
+    if connection.dialect.name != "postgresql":
+        _ensure_current_schema(connection, url, create=create)
+        return
+    connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK_ID)))
+    try:
+        _ensure_current_schema(connection, url, create=create)
+    finally:
+        connection.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK_ID)))
+        _commit(connection)
+
+
+def _ensure_current_schema(connection: Connection, url: str | URL, *, create: bool) -> None:
     current = current_revisions(connection)
     _commit(connection)
     if not current:

@@ -50,8 +50,34 @@ def top_matches(
     if eligible.size > limit:  # keep everything tied with the limit-th best, then sort
         kth = -np.partition(-rounded[eligible], limit - 1)[limit - 1]
         eligible = eligible[rounded[eligible] >= kth]
-    ranked = sorted(eligible.tolist(), key=lambda row: (-rounded[row], -task_ids[row].int))
+    ranked = sorted(eligible.tolist(), key=lambda row: ranking_key(scores[row], task_ids[row]))
     return [(row, float(scores[row])) for row in ranked[:limit]]
+
+
+def ranking_key(score: float, task_id: UUID) -> tuple[float, int]:
+    """Sort key for the shared ranking rule (ascending sort puts the best first)."""
+    return (-float(np.round(np.float64(score), SCORE_DECIMALS)), -task_id.int)
+
+
+class StreamingTopK:
+    """Exact top-k over vectors that arrive in chunks, so memory holds one chunk at a time."""
+
+    def __init__(self, query: np.ndarray, limit: int, threshold: float) -> None:
+        self.query, self.limit, self.threshold = query, limit, threshold
+        self._best: list[tuple[UUID, float]] = []
+
+    def add(self, task_ids: Sequence[UUID], matrix: np.ndarray) -> None:
+        """Score one chunk of (task_id, vector) rows and keep the best seen so far."""
+        matches = top_matches(
+            cosine_scores(matrix, self.query), task_ids, self.limit, self.threshold
+        )
+        merged = self._best + [(task_ids[row], score) for row, score in matches]
+        merged.sort(key=lambda item: ranking_key(item[1], item[0]))
+        self._best = merged[: self.limit]
+
+    def result(self) -> list[tuple[UUID, float]]:
+        """(task_id, score) pairs, best first."""
+        return list(self._best)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:

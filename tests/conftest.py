@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import PostgresServer, find_bindir
 
 from learning_store import ExecutionRepository, create_repository
 
-BACKENDS = ["memory", "duckdb-memory", "duckdb-file"]
+BACKENDS = [
+    "memory",
+    "duckdb-memory",
+    "duckdb-file",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+]
+_database_numbers = itertools.count()
 
 
-def backend_url(backend: str, tmp_path: Path) -> str:
-    """The URL that opens a fresh, empty store of the given backend."""
-    if backend == "memory":
-        return "memory://"
-    if backend == "duckdb-memory":
-        return "duckdb:///:memory:"
-    if backend == "duckdb-file":
-        return f"duckdb:///{tmp_path / 'store.db'}"
-    raise ValueError(backend)
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole test session."""
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("LEARNING_STORE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}, and LEARNING_STORE_REQUIRE_POSTGRES=1 forbids skipping")
+        pytest.skip(reason)
+    server = PostgresServer.start(bindir)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def new_store_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], str]:
+    """Make URLs of fresh, empty stores of the current backend."""
+
+    def make() -> str:
+        number = next(_database_numbers)
+        if backend == "memory":
+            return "memory://"
+        if backend == "duckdb-memory":
+            return "duckdb:///:memory:"
+        if backend == "duckdb-file":
+            return f"duckdb:///{tmp_path / f'store{number}.db'}"
+        if backend == "postgresql":
+            server = request.getfixturevalue("postgres_server")
+            return server.create_database(f"learning_store_test_{os.getpid()}_{number}")
+        raise ValueError(backend)
+
+    return make
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,9 +64,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path) -> Iterator[ExecutionRepository]:
+def store(new_store_url: Callable[[], str]) -> Iterator[ExecutionRepository]:
     """A fresh, empty store of each backend in turn."""
-    repository = create_repository(backend_url(backend, tmp_path))
+    repository = create_repository(new_store_url())
     yield repository
     repository.close()
 
@@ -40,9 +74,7 @@ def store(backend: str, tmp_path: Path) -> Iterator[ExecutionRepository]:
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep a developer's LEARNING_STORE_* variables and .env file out of the tests."""
-    import os
-
     for name in list(os.environ):
-        if name.startswith("LEARNING_STORE_") and name != "LEARNING_STORE_REQUIRE_POSTGRES":
+        if name.startswith("LEARNING_STORE_") and not name.startswith("LEARNING_STORE_REQUIRE_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)

@@ -205,11 +205,9 @@ def test_delete_older_than(store: ExecutionRepository) -> None:
     assert store.delete_older_than(NOW - timedelta(days=100)) == 0
 
 
-def test_context_manager_closes(backend: str, tmp_path) -> None:
-    from conftest import backend_url
-
+def test_context_manager_closes(new_store_url) -> None:
     from learning_store import create_repository
 
-    with create_repository(backend_url(backend, tmp_path)) as repository:
+    with create_repository(new_store_url()) as repository:
         repository.add(row(1))
         assert repository.count() == 1

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import backend_url
 from factories import NOW, row, task_uuid
 
 from learning_store import ExecutionRepository, create_repository
@@ -99,7 +98,10 @@ def test_query_vector_is_checked(store: ExecutionRepository) -> None:
         store.find_similar([0.1, 0.2])
 
 
-def test_duckdb_and_memory_agree_on_a_larger_set(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "backend", ["duckdb-file", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_sql_stores_and_memory_agree_on_a_larger_set(new_store_url) -> None:
     rng = np.random.default_rng(7)
     words = [
         "index",
@@ -118,8 +120,8 @@ def test_duckdb_and_memory_agree_on_a_larger_set(tmp_path) -> None:
     texts = [" ".join(rng.choice(words, size=6)) for _ in range(300)]
     rows = [row(n, task_description=t, embedding=vector(t)) for n, t in enumerate(texts)]
     results = []
-    for backend in ("memory", "duckdb-file"):
-        with create_repository(backend_url(backend, tmp_path)) as store:
+    for url in ("memory://", new_store_url()):
+        with create_repository(url) as store:
             store.add_many(rows)
             found = store.find_similar(vector("slow query cache index"), limit=25, threshold=0.2)
             results.append([(m.record.task_id, round(m.similarity, 5)) for m in found])

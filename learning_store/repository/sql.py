@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, Engine
@@ -27,7 +28,10 @@ from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
 from learning_store.schema import executions
-from learning_store.similarity import SCORE_DECIMALS, query_vector
+from learning_store.similarity import SCORE_DECIMALS, StreamingTopK, query_vector
+
+SIMILARITY_CHUNK_ROWS = 5_000
+"""Vectors scored per chunk when PostgreSQL streams candidates to numpy (~7.5 MB)."""
 
 _INSERT_NEW = (
     postgresql.insert(executions)
@@ -93,7 +97,10 @@ class SqlExecutionRepository:
         with self._transaction("store executions") as connection:
             if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
                 return insert_from_arrow(connection, records, uploaded_at)
-            rows = [_row(record, uploaded_at) for record in records]
+            # Ascending task_id order: concurrent writers then take row locks in one order,
+            # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
+            ordered = sorted(records, key=lambda record: record.task_id.int)
+            rows = [_row(record, uploaded_at) for record in ordered]
             return len(connection.execute(_INSERT_NEW, rows).fetchall())
 
     def delete_older_than(self, cutoff: datetime) -> int:
@@ -150,11 +157,19 @@ class SqlExecutionRepository:
         days_back: int = 90,
         threshold: float = 0.7,
     ) -> builtins.list[SimilarExecution]:
-        """Exact cosine search computed by the database over stored FLOAT[384] vectors."""
+        """Exact cosine search: in SQL on DuckDB, streamed through numpy on PostgreSQL."""
         query = query_vector(embedding)
         if limit <= 0:
             return []
         where = ExecutionFilter(repo=repo, since=datetime.now(UTC) - timedelta(days=days_back))
+        if self.dialect == "duckdb":
+            return self._find_similar_in_sql(query, where, limit, threshold)
+        return self._find_similar_streamed(query, where, limit, threshold)
+
+    def _find_similar_in_sql(
+        self, query: np.ndarray, where: ExecutionFilter, limit: int, threshold: float
+    ) -> builtins.list[SimilarExecution]:
+        """DuckDB scores every candidate with array_cosine_similarity over FLOAT[384]."""
         vector = sa.cast(
             sa.literal(query.tolist(), executions.c.embedding.type), executions.c.embedding.type
         )
@@ -177,6 +192,36 @@ class SqlExecutionRepository:
         with self._connection("search similar executions") as connection:
             rows = connection.execute(statement).mappings().all()
         return [SimilarExecution(_record(row), float(row["similarity"])) for row in rows]
+
+    def _find_similar_streamed(
+        self, query: np.ndarray, where: ExecutionFilter, limit: int, threshold: float
+    ) -> builtins.list[SimilarExecution]:
+        """Filter in SQL, stream (task_id, embedding) in chunks, score with numpy.
+
+        Memory holds one chunk of vectors at a time, however large the table; then only the
+        best rows are read in full.
+        """
+        candidates = sa.select(executions.c.task_id, executions.c.embedding).where(
+            *_clauses(where), executions.c.embedding.is_not(None)
+        )
+        best = StreamingTopK(query, limit, threshold)
+        with self._connection("search similar executions") as connection:
+            streamed = connection.execution_options(
+                stream_results=True, yield_per=SIMILARITY_CHUNK_ROWS
+            ).execute(candidates)
+            for chunk in streamed.partitions():
+                task_ids = [task_id for task_id, _ in chunk]
+                best.add(task_ids, np.array([vector for _, vector in chunk], dtype=np.float32))
+            ranked = best.result()
+            if not ranked:
+                return []
+            chosen = sa.select(executions).where(
+                executions.c.task_id.in_([task_id for task_id, _ in ranked])
+            )
+            records = {
+                row["task_id"]: _record(row) for row in connection.execute(chosen).mappings()
+            }
+        return [SimilarExecution(records[task_id], score) for task_id, score in ranked]
 
     # Lifecycle --------------------------------------------------------------------------
 
