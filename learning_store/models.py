@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -276,3 +276,65 @@ def task_id_of(raw: Any) -> UUID | None:
         return UUID(str(value)) if value is not None else None
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class TierPerformance:
+    """How one model tier did on one task type in one repo on one UTC day.
+
+    Costs are `actual_cost` where known, else `cost_estimate`; p95 is the continuous
+    (interpolated) 95th percentile of duration; avg_quality is None when no row had a score.
+    """
+
+    repo: str
+    model_tier: str
+    task_type: str
+    day: date
+    total: int
+    successful: int
+    success_rate: float
+    avg_duration: float
+    p95_duration: float
+    avg_cost: float
+    avg_quality: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPerformance:
+    """How one worker pool did in one repo during one UTC hour (`hour` is its start)."""
+
+    pool_type: str
+    repo: str
+    hour: datetime
+    total: int
+    successful: int
+    success_rate: float
+    avg_duration: float
+    avg_cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class SolutionPattern:
+    """A solution summary that recurs in a repo, with how often it worked."""
+
+    solution_summary: str
+    repo: str
+    task_types: list[str]
+    usage_count: int
+    success_count: int
+    success_rate: float
+    avg_quality: float | None
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Size and span of a store; `size_bytes` is None where nothing is on disk."""
+
+    total: int
+    oldest: datetime | None
+    newest: datetime | None
+    per_repo: dict[str, int]
+    without_embedding: int
+    size_bytes: int | None

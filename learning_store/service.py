@@ -144,7 +144,7 @@ class LearningDatabase:
             if not chunk.records:
                 duplicates += chunk.repeats
                 continue
-            result = repository.add_many(self._embedded(chunk.records))
+            result = repository.add_many(self._embedded(chunk.records, repository))
             stored += result.stored
             duplicates += result.duplicates + chunk.repeats
             rejected.extend(
@@ -154,11 +154,22 @@ class LearningDatabase:
         rejected.sort(key=lambda item: item.index)
         return BatchResult(stored, duplicates, rejected)
 
-    def _embedded(self, records: builtins.list[ExecutionRecord]) -> builtins.list[ExecutionRecord]:
-        """Records with embeddings filled in by one model call; precomputed ones are kept."""
+    def _embedded(
+        self,
+        records: builtins.list[ExecutionRecord],
+        repository: ExecutionRepository | None = None,
+    ) -> builtins.list[ExecutionRecord]:
+        """Records with embeddings filled in by one model call; precomputed ones are kept.
+
+        Given the repository, rows whose task_id is already stored are not embedded: the
+        store will count them as duplicates, so a retried batch costs no model time.
+        """
         if self._embedder is None:
             return records
         missing = [row for row, record in enumerate(records) if record.embedding is None]
+        if missing and repository is not None:
+            stored = repository.existing_ids(records[row].task_id for row in missing)
+            missing = [row for row in missing if records[row].task_id not in stored]
         if not missing:
             return records
         vectors = self._embedder.embed([records[row].embedding_text() for row in missing])

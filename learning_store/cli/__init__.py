@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import db
+from learning_store.cli import data, db, demo, insight
 
 app = typer.Typer(
     name="learning-store",
@@ -13,6 +13,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.command()(demo.demo)
+app.command()(insight.report)
+app.command()(insight.similar)
+app.command()(insight.stats)
+app.command()(data.ingest)
+app.command()(data.export)
+app.command()(data.prune)
 
 
 def main() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from learning_store.config import LearningConfig
 from learning_store.errors import LearningStoreError
@@ -30,6 +33,53 @@ UrlOption = Annotated[
 ]
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Embedding model name or folder; 'hashing' needs no ML stack "
+        "(default: LEARNING_STORE_EMBEDDING_MODEL or all-MiniLM-L6-v2).",
+        show_default=False,
+    ),
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """'90d', '12h', '30m', '2w' or '45s' as a timedelta; ValueError says the accepted form."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"Cannot read the age {text!r}: write a number and a unit, e.g. 90d, 12h, 2w"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_moment(text: str | None, option: str) -> datetime | None:
+    """An ISO date or date-time (UTC when no zone is given); ValueError names the option."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{option} {text!r} is not a date: use ISO form, e.g. 2026-11-01 or 2026-11-01T12:00"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def settings(url: str | None, model: str | None = None) -> LearningConfig:
+    """The configuration with command-line overrides applied."""
+    overrides: dict[str, object] = {}
+    if url:
+        overrides["database_url"] = url
+    if model:
+        overrides["embedding_model"] = model
+    return LearningConfig(**overrides)
+
+
 def database_url(url: str | None) -> str:
     """The URL a command works on: --url, else the configured one."""
     return url or LearningConfig().database_url
@@ -37,7 +87,7 @@ def database_url(url: str | None) -> str:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
-from learning_store.models import BatchResult, ExecutionRecord, SimilarExecution, as_utc
+from learning_store.models import (
+    BatchResult,
+    ExecutionRecord,
+    PoolPerformance,
+    SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
+    as_utc,
+)
 
 RecordInput = ExecutionRecord | Mapping[str, Any]
 """What `add_many` accepts per row: a validated record or a plain mapping of its fields."""
@@ -74,6 +83,10 @@ class ExecutionRepository(Protocol):
         """The record with this task_id, or None."""
         ...
 
+    def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these task_ids are already stored (lets callers skip work on retries)."""
+        ...
+
     def list(
         self,
         *,
@@ -114,6 +127,43 @@ class ExecutionRepository(Protocol):
         threshold: float = 0.7,
     ) -> builtins.list[SimilarExecution]:
         """Records by cosine similarity to `embedding`, best first, at or above `threshold`."""
+        ...
+
+    def iter_chunks(
+        self,
+        *,
+        repo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[builtins.list[ExecutionRecord]]:
+        """All matching records, oldest first, in chunks (memory holds one chunk)."""
+        ...
+
+    def tier_performance(
+        self, *, repo: str | None = None, days_back: int = 30
+    ) -> builtins.list[TierPerformance]:
+        """Per repo, model tier, task type and UTC day: volume, success, duration, cost, quality."""
+        ...
+
+    def pool_performance(
+        self, *, repo: str | None = None, days_back: int = 7
+    ) -> builtins.list[PoolPerformance]:
+        """Per pool type, repo and UTC hour: volume, success, duration, cost."""
+        ...
+
+    def solution_patterns(
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    ) -> builtins.list[SolutionPattern]:
+        """Solution summaries used at least `min_usage` times, best success rate first."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Row count, time span, rows per repo, rows without embedding, size on disk."""
+        ...
+
+    def delete(self, task_ids: Iterable[UUID]) -> int:
+        """Delete these task_ids in one transaction; return how many existed."""
         ...
 
     def delete_older_than(self, cutoff: datetime) -> int:

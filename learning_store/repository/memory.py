@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
 import numpy as np
 
-from learning_store.models import BatchResult, ExecutionRecord, SimilarExecution
+from learning_store import analytics
+from learning_store.models import (
+    BatchResult,
+    ExecutionRecord,
+    PoolPerformance,
+    SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
+    as_utc,
+)
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.similarity import cosine_scores, query_vector, top_matches
@@ -49,6 +59,11 @@ class InMemoryExecutionRepository:
         """The record with this task_id, or None."""
         with self._lock:
             return self._records.get(UUID(str(task_id)))
+
+    def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these task_ids are already stored."""
+        with self._lock:
+            return {key for key in task_ids if key in self._records}
 
     def list(
         self,
@@ -90,8 +105,61 @@ class InMemoryExecutionRepository:
         matches = top_matches(cosine_scores(matrix, query), task_ids, limit, threshold)
         return [SimilarExecution(candidates[row], score) for row, score in matches]
 
+    def iter_chunks(
+        self,
+        *,
+        chunk_size: int = 1000,
+        **filters: Any,
+    ) -> Iterator[builtins.list[ExecutionRecord]]:
+        """Matching records, oldest first (ties by task_id), `chunk_size` at a time."""
+        selected = self._matching(ExecutionFilter(**filters))
+        selected.sort(key=lambda record: (record.timestamp, record.task_id))
+        for start in range(0, len(selected), chunk_size):
+            yield selected[start : start + chunk_size]
+
+    def tier_performance(
+        self, *, repo: str | None = None, days_back: int = 30
+    ) -> builtins.list[TierPerformance]:
+        """See `learning_store.analytics.tier_performance`."""
+        return analytics.tier_performance(self._window(repo, days_back))
+
+    def pool_performance(
+        self, *, repo: str | None = None, days_back: int = 7
+    ) -> builtins.list[PoolPerformance]:
+        """See `learning_store.analytics.pool_performance`."""
+        return analytics.pool_performance(self._window(repo, days_back))
+
+    def solution_patterns(
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    ) -> builtins.list[SolutionPattern]:
+        """See `learning_store.analytics.solution_patterns`."""
+        records = self._matching(ExecutionFilter(repo=repo))
+        return analytics.solution_patterns(records, min_usage=min_usage, limit=limit)
+
+    def stats(self) -> StoreStats:
+        """Counts and time span; nothing is on disk, so size_bytes is None."""
+        records = self._matching(ExecutionFilter())
+        per_repo: dict[str, int] = {}
+        for record in sorted(records, key=lambda record: record.repo):
+            per_repo[record.repo] = per_repo.get(record.repo, 0) + 1
+        timestamps = [record.timestamp for record in records]
+        return StoreStats(
+            total=len(records),
+            oldest=min(timestamps, default=None),
+            newest=max(timestamps, default=None),
+            per_repo=per_repo,
+            without_embedding=sum(record.embedding is None for record in records),
+            size_bytes=None,
+        )
+
+    def delete(self, task_ids: Iterable[UUID]) -> int:
+        """Delete these task_ids; return how many existed."""
+        with self._lock:
+            return sum(self._records.pop(UUID(str(key)), None) is not None for key in task_ids)
+
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
+        cutoff = as_utc(cutoff)
         with self._lock:
             old = [key for key, record in self._records.items() if record.timestamp < cutoff]
             for key in old:
@@ -106,6 +174,9 @@ class InMemoryExecutionRepository:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _window(self, repo: str | None, days_back: int) -> builtins.list[ExecutionRecord]:
+        return self._matching(ExecutionFilter(repo=repo, since=analytics.window_start(days_back)))
 
     def _matching(self, where: ExecutionFilter) -> builtins.list[ExecutionRecord]:
         with self._lock:

@@ -22,13 +22,19 @@ from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
     ExecutionRecord,
+    PoolPerformance,
     SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
 )
+from learning_store.repository import sql_analytics
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
 from learning_store.schema import executions
 from learning_store.similarity import SCORE_DECIMALS, StreamingTopK, query_vector
+from learning_store.urls import duckdb_path
 
 SIMILARITY_CHUNK_ROWS = 5_000
 """Vectors scored per chunk when PostgreSQL streams candidates to numpy (~7.5 MB)."""
@@ -118,6 +124,18 @@ class SqlExecutionRepository:
         with self._connection("read an execution") as connection:
             row = connection.execute(statement).mappings().first()
         return None if row is None else _record(row)
+
+    def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these task_ids are already stored (one indexed lookup per 1,000 ids)."""
+        keys = builtins.list(task_ids)
+        found: set[UUID] = set()
+        with self._connection("look up task ids") as connection:
+            for start in range(0, len(keys), 1000):
+                statement = sa.select(executions.c.task_id).where(
+                    executions.c.task_id.in_(keys[start : start + 1000])
+                )
+                found.update(connection.execute(statement).scalars())
+        return found
 
     def list(
         self,
@@ -222,6 +240,74 @@ class SqlExecutionRepository:
                 row["task_id"]: _record(row) for row in connection.execute(chosen).mappings()
             }
         return [SimilarExecution(records[task_id], score) for task_id, score in ranked]
+
+    def iter_chunks(
+        self,
+        *,
+        chunk_size: int = 1000,
+        **filters: Any,
+    ) -> Iterator[builtins.list[ExecutionRecord]]:
+        """Matching records, oldest first (ties by task_id), streamed `chunk_size` at a time."""
+        statement = (
+            sa.select(executions)
+            .where(*_clauses(ExecutionFilter(**filters)))
+            .order_by(executions.c.timestamp, executions.c.task_id)
+        )
+        with self._connection("read executions") as connection:
+            streamed = connection.execution_options(
+                stream_results=True, yield_per=chunk_size
+            ).execute(statement)
+            for chunk in streamed.mappings().partitions():
+                yield [_record(row) for row in chunk]
+
+    def tier_performance(
+        self, *, repo: str | None = None, days_back: int = 30
+    ) -> builtins.list[TierPerformance]:
+        """See `learning_store.analytics.tier_performance` (computed in SQL)."""
+        with self._connection("compute tier performance") as connection:
+            return sql_analytics.tier_performance(connection, repo=repo, days_back=days_back)
+
+    def pool_performance(
+        self, *, repo: str | None = None, days_back: int = 7
+    ) -> builtins.list[PoolPerformance]:
+        """See `learning_store.analytics.pool_performance` (computed in SQL)."""
+        with self._connection("compute pool performance") as connection:
+            return sql_analytics.pool_performance(connection, repo=repo, days_back=days_back)
+
+    def solution_patterns(
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    ) -> builtins.list[SolutionPattern]:
+        """See `learning_store.analytics.solution_patterns` (computed in SQL)."""
+        with self._connection("find solution patterns") as connection:
+            return sql_analytics.solution_patterns(
+                connection, repo=repo, min_usage=min_usage, limit=limit
+            )
+
+    def stats(self) -> StoreStats:
+        """Counts from SQL; size is the DuckDB file (and WAL) or the PostgreSQL database."""
+        with self._connection("compute store statistics") as connection:
+            total, oldest, newest, per_repo, without = sql_analytics.store_counts(connection)
+            if self.dialect == "postgresql":
+                size: int | None = connection.execute(
+                    sa.select(sa.func.pg_database_size(sa.func.current_database()))
+                ).scalar_one()
+            else:
+                path = duckdb_path(self._engine.url)
+                files = [] if path is None else [path, path.with_name(path.name + ".wal")]
+                size = sum(f.stat().st_size for f in files if f.exists()) if path else None
+        return StoreStats(total, oldest, newest, per_repo, without, size)
+
+    def delete(self, task_ids: Iterable[UUID]) -> int:
+        """Delete these task_ids in one transaction; return how many existed."""
+        keys = [UUID(str(key)) for key in task_ids]
+        deleted = 0
+        with self._transaction("delete executions") as connection:
+            for start in range(0, len(keys), 1000):
+                statement = sa.delete(executions).where(
+                    executions.c.task_id.in_(keys[start : start + 1000])
+                )
+                deleted += connection.execute(statement).rowcount
+        return deleted
 
     # Lifecycle --------------------------------------------------------------------------
 

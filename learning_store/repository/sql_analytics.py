@@ -1,0 +1,182 @@
+"""Analytics as SQL, the same statements on DuckDB and PostgreSQL.
+
+Aggregation happens in the database, so no query pulls the table into Python; the
+definitions match `learning_store.analytics`, and the tests hold both to the same answers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from learning_store.analytics import window_start
+from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance
+from learning_store.schema import executions
+
+_t = executions.c
+_utc = sa.func.timezone("UTC", _t.timestamp)
+_cost = sa.func.coalesce(_t.actual_cost, _t.cost_estimate)
+_successes = sa.func.sum(sa.case((_t.success, 1), else_=0))
+
+
+def _window(repo: str | None, days_back: int | None) -> list[sa.ColumnElement[bool]]:
+    clauses = []
+    if days_back is not None:
+        clauses.append(_t.timestamp >= window_start(days_back))
+    if repo is not None:
+        clauses.append(_t.repo == repo)
+    return clauses
+
+
+def tier_performance(
+    connection: Connection, *, repo: str | None, days_back: int
+) -> list[TierPerformance]:
+    """Per repo, model tier, task type and UTC day; newest day first."""
+    day = sa.cast(sa.func.date_trunc("day", _utc), sa.Date).label("day")
+    total = sa.func.count().label("total")
+    statement = (
+        sa.select(
+            _t.repo,
+            _t.model_tier,
+            _t.task_type,
+            day,
+            total,
+            _successes.label("successful"),
+            sa.func.avg(_t.duration_seconds).label("avg_duration"),
+            sa.func.percentile_cont(0.95).within_group(_t.duration_seconds).label("p95_duration"),
+            sa.func.avg(_cost).label("avg_cost"),
+            sa.func.avg(_t.quality_score).label("avg_quality"),
+        )
+        .where(*_window(repo, days_back))
+        .group_by(_t.repo, _t.model_tier, _t.task_type, day)
+        .order_by(day.desc(), _t.repo, _t.model_tier, _t.task_type)
+    )
+    return [
+        TierPerformance(
+            repo=row.repo,
+            model_tier=row.model_tier,
+            task_type=row.task_type,
+            day=row.day,
+            total=row.total,
+            successful=int(row.successful),
+            success_rate=int(row.successful) / row.total,
+            avg_duration=float(row.avg_duration),
+            p95_duration=float(row.p95_duration),
+            avg_cost=float(row.avg_cost),
+            avg_quality=_optional_float(row.avg_quality),
+        )
+        for row in connection.execute(statement)
+    ]
+
+
+def pool_performance(
+    connection: Connection, *, repo: str | None, days_back: int
+) -> list[PoolPerformance]:
+    """Per pool type, repo and UTC hour; newest hour first."""
+    hour = sa.func.date_trunc("hour", _utc).label("hour")
+    statement = (
+        sa.select(
+            _t.pool_type,
+            _t.repo,
+            hour,
+            sa.func.count().label("total"),
+            _successes.label("successful"),
+            sa.func.avg(_t.duration_seconds).label("avg_duration"),
+            sa.func.avg(_cost).label("avg_cost"),
+        )
+        .where(*_window(repo, days_back))
+        .group_by(_t.pool_type, _t.repo, hour)
+        .order_by(hour.desc(), _t.pool_type, _t.repo)
+    )
+    return [
+        PoolPerformance(
+            pool_type=row.pool_type,
+            repo=row.repo,
+            hour=_as_utc(row.hour),
+            total=row.total,
+            successful=int(row.successful),
+            success_rate=int(row.successful) / row.total,
+            avg_duration=float(row.avg_duration),
+            avg_cost=float(row.avg_cost),
+        )
+        for row in connection.execute(statement)
+    ]
+
+
+def solution_patterns(
+    connection: Connection, *, repo: str | None, min_usage: int, limit: int
+) -> list[SolutionPattern]:
+    """Recurring solution summaries per repo, best success rate first."""
+    usage = sa.func.count().label("usage_count")
+    successes = _successes.label("success_count")
+    rate = (sa.cast(_successes, sa.Double) / sa.func.count()).label("success_rate")
+    last_seen = sa.func.max(_t.timestamp).label("last_seen")
+    statement = (
+        sa.select(
+            _t.solution_summary,
+            _t.repo,
+            sa.func.array_agg(sa.distinct(_t.task_type)).label("task_types"),
+            usage,
+            successes,
+            rate,
+            sa.func.avg(_t.quality_score).label("avg_quality"),
+            sa.func.min(_t.timestamp).label("first_seen"),
+            last_seen,
+        )
+        .where(_t.solution_summary.is_not(None), *_window(repo, None))
+        .group_by(_t.solution_summary, _t.repo)
+        .having(sa.func.count() >= min_usage)
+        .order_by(rate.desc(), usage.desc(), last_seen.desc(), _t.solution_summary, _t.repo)
+        .limit(limit)
+    )
+    return [
+        SolutionPattern(
+            solution_summary=row.solution_summary,
+            repo=row.repo,
+            task_types=sorted(row.task_types),
+            usage_count=row.usage_count,
+            success_count=int(row.success_count),
+            success_rate=float(row.success_rate),
+            avg_quality=_optional_float(row.avg_quality),
+            first_seen=_as_utc(row.first_seen),
+            last_seen=_as_utc(row.last_seen),
+        )
+        for row in connection.execute(statement)
+    ]
+
+
+def store_counts(
+    connection: Connection,
+) -> tuple[int, datetime | None, datetime | None, dict[str, int], int]:
+    """Total rows, oldest and newest timestamp, rows per repo, rows without an embedding."""
+    total, oldest, newest, without = connection.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.min(_t.timestamp),
+            sa.func.max(_t.timestamp),
+            sa.func.sum(sa.case((_t.embedding.is_(None), 1), else_=0)),
+        )
+    ).one()
+    per_repo = dict(
+        connection.execute(
+            sa.select(_t.repo, sa.func.count()).group_by(_t.repo).order_by(_t.repo)
+        ).all()
+    )
+    return (
+        int(total),
+        _as_utc(oldest) if oldest else None,
+        _as_utc(newest) if newest else None,
+        {str(repo): int(count) for repo, count in per_repo.items()},
+        int(without or 0),
+    )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
