@@ -24,8 +24,12 @@ from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
     ExecutionRecord,
+    PoolPerformance,
     RejectedRecord,
     SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
 )
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import chunks, to_record, validate_chunk
@@ -208,6 +212,33 @@ class LearningDatabase:
             )
 
         return await self._run(search)
+
+    async def get_tier_performance(
+        self, repo: str | None = None, days_back: int = 30
+    ) -> builtins.list[TierPerformance]:
+        """Per repo, model tier, task type and UTC day (see `ExecutionRepository`)."""
+        repository = self.repository
+        return await self._run(lambda: repository.tier_performance(repo=repo, days_back=days_back))
+
+    async def get_pool_performance(
+        self, repo: str | None = None, days_back: int = 7
+    ) -> builtins.list[PoolPerformance]:
+        """Per pool type, repo and UTC hour (see `ExecutionRepository`)."""
+        repository = self.repository
+        return await self._run(lambda: repository.pool_performance(repo=repo, days_back=days_back))
+
+    async def get_solution_patterns(
+        self, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    ) -> builtins.list[SolutionPattern]:
+        """Recurring solution summaries, best success rate first."""
+        repository = self.repository
+        return await self._run(
+            lambda: repository.solution_patterns(repo=repo, min_usage=min_usage, limit=limit)
+        )
+
+    async def get_stats(self) -> StoreStats:
+        """Row count, time span, rows per repo, rows without embedding, size on disk."""
+        return await self._run(self.repository.stats)
 
     async def _run(self, work: Callable[[], T]) -> T:
         """Run blocking work in a worker thread so the event loop stays responsive."""

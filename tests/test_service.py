@@ -205,3 +205,21 @@ async def test_event_loop_keeps_ticking_during_a_large_batch(tmp_path: Path) -> 
     gaps = np.diff([started, *during, started + elapsed])
     assert len(during) >= 10  # the loop ran many times while the batch was stored
     assert gaps.max() < elapsed / 4  # and was never blocked for a large part of it
+
+
+async def test_analytics_through_the_service() -> None:
+    repository = InMemoryExecutionRepository()
+    rows = [
+        row(n, solution_summary="added index", success=n % 4 != 0, duration_seconds=n + 1.0)
+        for n in range(8)
+    ]
+    async with LearningDatabase(repository=repository, config=HASHING) as db:
+        await db.store_executions_batch(rows)
+        assert await db.get_tier_performance() == repository.tier_performance(days_back=30)
+        assert await db.get_pool_performance(repo="mahavishnu") == repository.pool_performance(
+            repo="mahavishnu"
+        )
+        patterns = await db.get_solution_patterns(min_usage=5)
+        assert [(p.usage_count, p.success_count) for p in patterns] == [(8, 6)]
+        stats = await db.get_stats()
+        assert (stats.total, stats.without_embedding) == (8, 0)
