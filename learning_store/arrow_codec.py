@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
 from learning_store.schema import COLUMN_NAMES
+from learning_store.vectors import stack
 
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 ARROW_SCHEMA = pa.schema(
@@ -65,7 +66,7 @@ def records_to_arrow(
         "error_type": pa.array(
             [None if r.error_type is None else r.error_type.value for r in records], pa.string()
         ),
-        "metadata": pa.array([json.dumps(r.metadata) for r in records], pa.string()),
+        "metadata": pa.array([_json_text(r.metadata) for r in records], pa.string()),
         "embedding": _embedding_array(records),
         "uploaded_at": pa.array(
             [uploaded_at or record.uploaded_at for record in records], _UTC_MICROS
@@ -78,15 +79,17 @@ def records_to_arrow(
     return pa.Table.from_arrays([columns[name] for name in COLUMN_NAMES], schema=ARROW_SCHEMA)
 
 
+def _json_text(metadata: dict[str, Any]) -> str:
+    """JSON text of a metadata object; the common empty object skips the encoder."""
+    return json.dumps(metadata) if metadata else "{}"
+
+
 def _embedding_array(records: list[ExecutionRecord]) -> pa.Array:
     """A FixedSizeList<float32>[384] column; rows without an embedding are null."""
     present = np.array([record.embedding is not None for record in records], dtype=bool)
     matrix = np.zeros((len(records), EMBEDDING_DIMENSION), dtype=np.float32)
     if present.any():
-        matrix[present] = np.array(
-            [record.embedding for record in records if record.embedding is not None],
-            dtype=np.float32,
-        )
+        matrix[present] = stack([r.embedding for r in records if r.embedding is not None])
     values = pa.array(matrix.reshape(-1), pa.float32())
     mask = None if present.all() else pa.array(~present)
     return pa.FixedSizeListArray.from_arrays(values, EMBEDDING_DIMENSION, mask=mask)

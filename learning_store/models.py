@@ -15,12 +15,16 @@ import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
+
+from learning_store.vectors import Vector
 
 EMBEDDING_DIMENSION = 384
 """Length of every stored embedding (all-MiniLM-L6-v2); the schema declares FLOAT[384]."""
@@ -69,10 +73,10 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _float32_vector(value: Any) -> Any:
-    """Coerce an embedding to float32 precision (what the stores keep) and check its shape."""
-    if value is None:
-        return None
+def _float32_vector(value: Any) -> Vector | None:
+    """An embedding at float32 precision (what the stores keep), checked for shape and NaN."""
+    if value is None or (isinstance(value, Vector) and len(value) == EMBEDDING_DIMENSION):
+        return value
     if isinstance(value, str | bytes | Mapping):
         raise ValueError(f"must be a sequence of {EMBEDDING_DIMENSION} numbers")
     try:
@@ -85,7 +89,7 @@ def _float32_vector(value: Any) -> Any:
         )
     if not np.isfinite(vector).all():
         raise ValueError("must contain only finite numbers (no NaN or infinity)")
-    return vector.tolist()
+    return Vector(vector)
 
 
 def _metadata_depth(value: Any) -> int:
@@ -176,7 +180,12 @@ class ExecutionRecord(BaseModel):
     peak_memory_mb: OptionalNonNegative = None
     cpu_time_seconds: OptionalNonNegative = None
     solution_summary: OptionalText = None
-    embedding: Annotated[list[float] | None, BeforeValidator(_float32_vector)] = None
+    embedding: Annotated[
+        Vector | None,
+        PlainValidator(_float32_vector),
+        PlainSerializer(lambda vector: None if vector is None else vector.tolist()),
+        WithJsonSchema({"type": "array", "items": {"type": "number"}}),
+    ] = None
     metadata: Annotated[dict[str, Any], AfterValidator(_checked_metadata)] = Field(
         default_factory=dict
     )

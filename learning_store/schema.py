@@ -51,7 +51,9 @@ class Embedding(TypeDecorator):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         """Plain Python floats for the driver (accepts lists, tuples and numpy arrays)."""
-        return None if value is None else [float(x) for x in value]
+        if value is None:
+            return None
+        return value.tolist() if hasattr(value, "tolist") else [float(x) for x in value]
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         """A list, whatever sequence type the driver returned."""

@@ -33,6 +33,7 @@ from learning_store.models import (
 )
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import chunks, to_record, validate_chunk
+from learning_store.vectors import Vector
 
 EMBEDDING_WINDOW = 1_000
 """Rows validated and embedded together: one model call each, bounded memory for any input."""
@@ -179,7 +180,7 @@ class LearningDatabase:
         vectors = self._embedder.embed([records[row].embedding_text() for row in missing])
         result = builtins.list(records)
         for row, vector in zip(missing, vectors, strict=True):
-            result[row] = records[row].model_copy(update={"embedding": vector.tolist()})
+            result[row] = records[row].model_copy(update={"embedding": Vector(vector)})
         return result
 
     # Reads ------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
-import numpy as np
-
 from learning_store import analytics
 from learning_store.models import (
     BatchResult,
@@ -25,6 +23,7 @@ from learning_store.models import (
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.similarity import cosine_scores, query_vector, top_matches
+from learning_store.vectors import stack
 
 DEFAULT_BATCH_SIZE = 100
 
@@ -100,7 +99,7 @@ class InMemoryExecutionRepository:
         ]
         if not candidates:
             return []
-        matrix = np.array([record.embedding for record in candidates], dtype=np.float32)
+        matrix = stack([record.embedding for record in candidates])
         task_ids = [record.task_id for record in candidates]
         matches = top_matches(cosine_scores(matrix, query), task_ids, limit, threshold)
         return [SimilarExecution(candidates[row], score) for row, score in matches]

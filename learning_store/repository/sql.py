@@ -32,12 +32,18 @@ from learning_store.repository import sql_analytics
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
+from learning_store.repository.sql_similarity import (
+    Stamp,
+    load_index,
+    micros,
+    streamed_matches,
+    table_stamp,
+)
+from learning_store.repository.vector_index import VectorIndex
 from learning_store.schema import executions
-from learning_store.similarity import SCORE_DECIMALS, StreamingTopK, query_vector
+from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
-
-SIMILARITY_CHUNK_ROWS = 5_000
-"""Vectors scored per chunk when PostgreSQL streams candidates to numpy (~7.5 MB)."""
+from learning_store.vectors import stack
 
 _INSERT_NEW = (
     postgresql.insert(executions)
@@ -74,6 +80,8 @@ class SqlExecutionRepository:
         self.dialect = self._engine.dialect.name
         self._lock = threading.RLock() if self.dialect == "duckdb" else None
         self._closed = False
+        self._index: VectorIndex | None = None  # DuckDB only: loaded on the first search
+        self._index_stamp: Stamp | None = None
         with self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
 
@@ -100,19 +108,44 @@ class SqlExecutionRepository:
     def _insert_new(self, records: builtins.list[ExecutionRecord]) -> int:
         """Write records not yet stored in one transaction; return how many were written."""
         uploaded_at = datetime.now(UTC)
-        with self._transaction("store executions") as connection:
-            if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
+        with self._guard(), translated_errors(self._url, "store executions"):
+            written = self._write(records, uploaded_at)
+            self._index_written([r for r in records if r.task_id in written], uploaded_at)
+        return len(written)
+
+    def _write(self, records: builtins.list[ExecutionRecord], uploaded_at: datetime) -> set[UUID]:
+        if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
+            with self._engine.connect() as connection:
                 return insert_from_arrow(connection, records, uploaded_at)
-            # Ascending task_id order: concurrent writers then take row locks in one order,
-            # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
-            ordered = sorted(records, key=lambda record: record.task_id.int)
-            rows = [_row(record, uploaded_at) for record in ordered]
-            return len(connection.execute(_INSERT_NEW, rows).fetchall())
+        # Ascending task_id order: concurrent writers then take row locks in one order,
+        # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
+        ordered = sorted(records, key=lambda record: record.task_id.int)
+        rows = [_row(record, uploaded_at) for record in ordered]
+        with self._engine.begin() as connection:
+            return set(connection.execute(_INSERT_NEW, rows).scalars())
+
+    def _index_written(
+        self, records: builtins.list[ExecutionRecord], uploaded_at: datetime
+    ) -> None:
+        """Keep the DuckDB vector index in step with rows this store just committed."""
+        if self._index is None or self._index_stamp is None:
+            return
+        count, newest = self._index_stamp
+        self._index_stamp = (count + len(records), max(filter(None, (newest, uploaded_at))))
+        embedded = [record for record in records if record.embedding is not None]
+        if embedded:
+            self._index.add(
+                [record.task_id for record in embedded],
+                [record.repo for record in embedded],
+                np.array([micros(record.timestamp) for record in embedded], dtype=np.int64),
+                stack([record.embedding for record in embedded]),
+            )
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
         with self._transaction("delete old executions") as connection:
+            self._index = None  # rebuilt on the next search
             statement = sa.delete(executions).where(*_clauses(where))
             return connection.execute(statement).rowcount
 
@@ -175,71 +208,35 @@ class SqlExecutionRepository:
         days_back: int = 90,
         threshold: float = 0.7,
     ) -> builtins.list[SimilarExecution]:
-        """Exact cosine search: in SQL on DuckDB, streamed through numpy on PostgreSQL."""
+        """Exact cosine search: an in-process index on DuckDB, streamed numpy on PostgreSQL."""
         query = query_vector(embedding)
         if limit <= 0:
             return []
-        where = ExecutionFilter(repo=repo, since=datetime.now(UTC) - timedelta(days=days_back))
-        if self.dialect == "duckdb":
-            return self._find_similar_in_sql(query, where, limit, threshold)
-        return self._find_similar_streamed(query, where, limit, threshold)
-
-    def _find_similar_in_sql(
-        self, query: np.ndarray, where: ExecutionFilter, limit: int, threshold: float
-    ) -> builtins.list[SimilarExecution]:
-        """DuckDB scores every candidate with array_cosine_similarity over FLOAT[384]."""
-        vector = sa.cast(
-            sa.literal(query.tolist(), executions.c.embedding.type), executions.c.embedding.type
-        )
-        similarity = sa.func.array_cosine_similarity(executions.c.embedding, vector)
-        scored = (
-            sa.select(
-                executions,
-                similarity.label("similarity"),
-                sa.func.round(sa.cast(similarity, sa.Double), SCORE_DECIMALS).label("rank"),
-            )
-            .where(*_clauses(where), executions.c.embedding.is_not(None))
-            .subquery()
-        )
-        statement = (
-            sa.select(scored)
-            .where(scored.c.rank >= threshold)
-            .order_by(scored.c.rank.desc(), scored.c.task_id.desc())
-            .limit(limit)
-        )
+        since = datetime.now(UTC) - timedelta(days=days_back)
         with self._connection("search similar executions") as connection:
-            rows = connection.execute(statement).mappings().all()
-        return [SimilarExecution(_record(row), float(row["similarity"])) for row in rows]
-
-    def _find_similar_streamed(
-        self, query: np.ndarray, where: ExecutionFilter, limit: int, threshold: float
-    ) -> builtins.list[SimilarExecution]:
-        """Filter in SQL, stream (task_id, embedding) in chunks, score with numpy.
-
-        Memory holds one chunk of vectors at a time, however large the table; then only the
-        best rows are read in full.
-        """
-        candidates = sa.select(executions.c.task_id, executions.c.embedding).where(
-            *_clauses(where), executions.c.embedding.is_not(None)
-        )
-        best = StreamingTopK(query, limit, threshold)
-        with self._connection("search similar executions") as connection:
-            streamed = connection.execution_options(
-                stream_results=True, yield_per=SIMILARITY_CHUNK_ROWS
-            ).execute(candidates)
-            for chunk in streamed.partitions():
-                task_ids = [task_id for task_id, _ in chunk]
-                best.add(task_ids, np.array([vector for _, vector in chunk], dtype=np.float32))
-            ranked = best.result()
+            if self.dialect == "duckdb":
+                index = self._current_index(connection)
+                ranked = index.search(
+                    query, repo=repo, since=since, limit=limit, threshold=threshold
+                )
+            else:
+                clauses = _clauses(ExecutionFilter(repo=repo, since=since))
+                ranked = streamed_matches(connection, query, clauses, limit, threshold)
             if not ranked:
                 return []
             chosen = sa.select(executions).where(
                 executions.c.task_id.in_([task_id for task_id, _ in ranked])
             )
-            records = {
-                row["task_id"]: _record(row) for row in connection.execute(chosen).mappings()
-            }
+            rows = connection.execute(chosen).mappings().all()
+        records = {row["task_id"]: _record(row) for row in rows}
         return [SimilarExecution(records[task_id], score) for task_id, score in ranked]
+
+    def _current_index(self, connection: Connection) -> VectorIndex:
+        """The DuckDB vector index, rebuilt if anything but this store changed the table."""
+        stamp = table_stamp(connection)
+        if self._index is None or stamp != self._index_stamp:
+            self._index, self._index_stamp = load_index(connection), stamp
+        return self._index
 
     def iter_chunks(
         self,
@@ -302,6 +299,7 @@ class SqlExecutionRepository:
         keys = [UUID(str(key)) for key in task_ids]
         deleted = 0
         with self._transaction("delete executions") as connection:
+            self._index = None  # rebuilt on the next search
             for start in range(0, len(keys), 1000):
                 statement = sa.delete(executions).where(
                     executions.c.task_id.in_(keys[start : start + 1000])

@@ -1,0 +1,86 @@
+"""Similarity search for the SQL stores.
+
+DuckDB (one writer process): an in-process `VectorIndex` loaded once through DuckDB's Arrow
+export and kept in step with this store's writes. PostgreSQL (many writers, no pgvector
+needed): candidates filtered in SQL, vectors streamed in chunks to numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.repository.vector_index import VectorIndex
+from learning_store.schema import executions
+from learning_store.similarity import StreamingTopK
+
+SIMILARITY_CHUNK_ROWS = 5_000
+"""Vectors scored per chunk when PostgreSQL streams candidates to numpy (~7.5 MB)."""
+
+Stamp = tuple[int, datetime | None]
+"""(row count, newest uploaded_at): changes whenever any connection writes or deletes."""
+
+_INDEXED = sa.select(
+    executions.c.task_id, executions.c.repo, executions.c.timestamp, executions.c.embedding
+).where(executions.c.embedding.is_not(None))
+_STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
+
+
+def table_stamp(connection: Connection) -> Stamp:
+    """The table's current version stamp."""
+    count, newest = connection.execute(_STAMP).one()
+    return int(count), newest
+
+
+def load_index(connection: Connection) -> VectorIndex:
+    """Every stored embedding, read as one Arrow table (no per-number Python conversion)."""
+    raw: Any = connection.connection.driver_connection
+    query = str(_INDEXED.compile(dialect=connection.dialect))  # a constant, parameter-free select
+    table: pa.Table = raw.sql(query).to_arrow_table()
+    index = VectorIndex()
+    if table.num_rows:
+        vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
+        index.add(
+            [UUID(str(value)) for value in table.column("task_id").to_pylist()],
+            table.column("repo").to_pylist(),
+            table.column("timestamp")
+            .cast(pa.timestamp("us", tz="UTC"))
+            .cast(pa.int64())
+            .to_numpy(),
+            vectors.reshape(-1, EMBEDDING_DIMENSION).astype(np.float32, copy=False),
+        )
+    return index
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch (the index's timestamp unit)."""
+    return int(moment.astimezone(UTC).timestamp() * 1_000_000)
+
+
+def streamed_matches(
+    connection: Connection,
+    query: np.ndarray,
+    clauses: Sequence[sa.ColumnElement[bool]],
+    limit: int,
+    threshold: float,
+) -> list[tuple[UUID, float]]:
+    """Filter in SQL, stream (task_id, embedding) in chunks, keep the best with numpy."""
+    candidates = sa.select(executions.c.task_id, executions.c.embedding).where(
+        *clauses, executions.c.embedding.is_not(None)
+    )
+    best = StreamingTopK(query, limit, threshold)
+    streamed = connection.execution_options(
+        stream_results=True, yield_per=SIMILARITY_CHUNK_ROWS
+    ).execute(candidates)
+    for chunk in streamed.partitions():
+        task_ids = [task_id for task_id, _ in chunk]
+        best.add(task_ids, np.array([vector for _, vector in chunk], dtype=np.float32))
+    return best.result()

@@ -1,0 +1,93 @@
+"""An in-process index of stored embeddings, for exact cosine search at numpy speed.
+
+DuckDB allows one writer process, so the store that writes can keep this copy in step with
+its own writes; a version stamp (row count, newest upload time) read before each search
+catches anything written by another connection, and the index is then rebuilt. Vectors are
+kept unit-length in one float32 matrix; repo and timestamp filters are masks over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import numpy as np
+
+from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.similarity import top_matches
+
+_NO_REPO = -1
+
+
+class VectorIndex:
+    """Task ids, repos, timestamps and unit vectors of every stored row that has an embedding."""
+
+    def __init__(self, dimension: int = EMBEDDING_DIMENSION) -> None:
+        self._vectors = np.empty((1024, dimension), dtype=np.float32)
+        self._timestamps = np.empty(1024, dtype=np.int64)  # microseconds since the epoch, UTC
+        self._repos = np.empty(1024, dtype=np.int32)
+        self._task_ids: list[UUID] = []
+        self._repo_codes: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._task_ids)
+
+    def add(
+        self,
+        task_ids: Sequence[UUID],
+        repos: Sequence[str],
+        timestamps_us: np.ndarray,
+        vectors: np.ndarray,
+    ) -> None:
+        """Append rows (vectors are normalised here)."""
+        start, count = len(self._task_ids), len(task_ids)
+        if count == 0:
+            return
+        self._reserve(start + count)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = np.divide(
+            vectors, norms, out=np.zeros_like(vectors, dtype=np.float32), where=norms > 0
+        )
+        self._vectors[start : start + count] = unit
+        self._timestamps[start : start + count] = timestamps_us
+        codes = [self._repo_codes.setdefault(repo, len(self._repo_codes)) for repo in repos]
+        self._repos[start : start + count] = codes
+        self._task_ids.extend(task_ids)
+
+    def search(
+        self,
+        query: np.ndarray,
+        *,
+        repo: str | None,
+        since: datetime,
+        limit: int,
+        threshold: float,
+    ) -> list[tuple[UUID, float]]:
+        """(task_id, cosine similarity) of the best rows, ranked by the shared rule."""
+        size = len(self._task_ids)
+        if size == 0:
+            return []
+        scores = self._vectors[:size] @ query
+        excluded = self._timestamps[:size] < int(since.timestamp() * 1_000_000)
+        if repo is not None:
+            excluded |= self._repos[:size] != self._repo_codes.get(repo, _NO_REPO)
+        scores[excluded] = -np.inf
+        matches = top_matches(scores, self._task_ids, limit, threshold)
+        return [(self._task_ids[row], score) for row, score in matches]
+
+    def _reserve(self, needed: int) -> None:
+        capacity = self._vectors.shape[0]
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        self._vectors = _grown(self._vectors, capacity)
+        self._timestamps = _grown(self._timestamps, capacity)
+        self._repos = _grown(self._repos, capacity)
+
+
+def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
+    bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger

@@ -1,0 +1,85 @@
+"""DuckDB's in-process vector index stays in step with the table, and racing writers are safe."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from factories import NOW, row, task_uuid, unit_vector
+from learning_store import create_repository
+from learning_store.repository.sql_similarity import load_index
+
+
+def ids(matches) -> list:
+    return [m.record.task_id for m in matches]
+
+
+def test_writes_after_a_search_are_found_without_a_reload(tmp_path: Path, monkeypatch) -> None:
+    store = create_repository(f"duckdb:///{tmp_path / 'i.db'}")
+    store.add_many([row(n, embedding=unit_vector(n)) for n in range(20)])
+    assert ids(store.find_similar(unit_vector(3), threshold=0.99)) == [task_uuid(3)]
+    loads = []
+    import learning_store.repository.sql as sql_module
+
+    monkeypatch.setattr(sql_module, "load_index", lambda c: loads.append(1) or load_index(c))
+    store.add_many([row(100 + n, embedding=unit_vector(100 + n)) for n in range(10)])  # Arrow path
+    store.add(row(200, embedding=unit_vector(200)))  # single-row path
+    store.add(row(201))  # no embedding
+    assert ids(store.find_similar(unit_vector(105), threshold=0.99)) == [task_uuid(105)]
+    assert ids(store.find_similar(unit_vector(200), threshold=0.99)) == [task_uuid(200)]
+    assert loads == []  # kept in step, not reloaded
+    store.close()
+
+
+def test_deletes_and_other_connections_trigger_a_rebuild(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'j.db'}"
+    store = create_repository(url)
+    store.add_many([row(n, embedding=unit_vector(n), timestamp=NOW - timedelta(days=n)) for n in range(10)])
+    assert ids(store.find_similar(unit_vector(8), threshold=0.99)) == [task_uuid(8)]
+    store.delete_older_than(NOW - timedelta(days=7, hours=12))
+    assert store.find_similar(unit_vector(8), threshold=0.99) == []
+    other = create_repository(url)  # a second store on the same file, in this process
+    other.add(row(50, embedding=unit_vector(50)))
+    assert ids(store.find_similar(unit_vector(50), threshold=0.99)) == [task_uuid(50)]
+    other.close()
+    store.close()
+
+
+def test_index_filters_by_repo_and_age(tmp_path: Path) -> None:
+    store = create_repository(f"duckdb:///{tmp_path / 'k.db'}")
+    vector = unit_vector(1)
+    store.add_many([
+        row(1, repo="a", embedding=vector), row(2, repo="b", embedding=vector),
+        row(3, repo="a", embedding=vector, timestamp=NOW - timedelta(days=100)),
+    ])
+    assert ids(store.find_similar(vector, repo="a")) == [task_uuid(1)]
+    assert ids(store.find_similar(vector, repo="nope")) == []
+    assert ids(store.find_similar(vector, days_back=365)) == [task_uuid(3), task_uuid(2), task_uuid(1)]
+    store.close()
+
+
+def test_two_stores_racing_on_one_file_store_each_row_once(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'race.db'}"
+    stores = [create_repository(url) for _ in range(2)]
+    rows = [row(n, embedding=unit_vector(n % 7)) for n in range(3000)]
+    results = []
+
+    def write(store, part) -> None:
+        results.append(store.add_many(part))
+
+    threads = [threading.Thread(target=write, args=(store, rows[k * 500 :] + rows[: k * 500]))
+               for k, store in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.stored for r in results) == 3000
+    assert sum(r.duplicates for r in results) == 3000
+    assert stores[0].count() == 3000
+    vector = np.asarray(unit_vector(3))
+    assert len(stores[1].find_similar(vector, limit=1000, threshold=0.99)) == len(range(3, 3000, 7))
+    for store in stores:
+        store.close()
