@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,9 @@ ARROW_SCHEMA = pa.schema(
 assert tuple(ARROW_SCHEMA.names) == COLUMN_NAMES
 
 _ENCODED = {"task_id", "error_type", "metadata", "embedding", "uploaded_at"}
+_PLAIN = tuple(name for name in COLUMN_NAMES if name not in _ENCODED)
+_plain_values = operator.attrgetter(*_PLAIN)
+"""One C-level call per record for the columns Arrow takes as they are."""
 
 
 def records_to_arrow(
@@ -72,10 +76,9 @@ def records_to_arrow(
             [uploaded_at or record.uploaded_at for record in records], _UTC_MICROS
         ),
     }
-    for name in COLUMN_NAMES:
-        if name not in _ENCODED:
-            column_type = ARROW_SCHEMA.field(name).type
-            columns[name] = pa.array([getattr(r, name) for r in records], column_type)
+    plain = zip(*map(_plain_values, records), strict=True) if records else ((),) * len(_PLAIN)
+    for name, values in zip(_PLAIN, plain, strict=True):
+        columns[name] = pa.array(values, ARROW_SCHEMA.field(name).type)
     return pa.Table.from_arrays([columns[name] for name in COLUMN_NAMES], schema=ARROW_SCHEMA)
 
 

@@ -23,20 +23,26 @@ from learning_store.errors import (
 from learning_store.urls import backend_name, duckdb_path, parse_url, redact
 
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+DUCKDB_FILE_CONNECTIONS = 2
+"""Pooled connections to a DuckDB file: one per core here, enough for two chunks at once."""
 
 
 def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> Engine:
     """An engine for a DuckDB or PostgreSQL URL, with the pool each backend needs.
 
-    DuckDB gets one shared connection (StaticPool): an in-memory database lives only in its
-    connection, and DuckDB allows one writer anyway; callers serialise access to it.
+    An in-memory DuckDB database lives only in its connection, so it gets exactly one
+    (StaticPool) and callers serialise access to it. A DuckDB file gets a small pool: every
+    connection in this process opens the same database instance, so two chunks of a batch
+    can be written at once.
     """
     backend = backend_name(url)
     if backend == "duckdb":
         path = duckdb_path(url)
-        if path is not None:
+        if path is None:
+            engine = sa.create_engine(url, poolclass=StaticPool)
+        else:
             ensure_parent_folder(path)
-        engine = sa.create_engine(url, poolclass=StaticPool)
+            engine = sa.create_engine(url, pool_size=DUCKDB_FILE_CONNECTIONS, max_overflow=4)
         event.listen(engine, "connect", _duckdb_session_setup)
         return engine
     settings = config or LearningConfig()
@@ -50,8 +56,10 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
 
 
 def _duckdb_session_setup(dbapi_connection: Any, _record: Any) -> None:
-    """Read TIMESTAMPTZ values in UTC whatever the machine's time zone is."""
+    """UTC for TIMESTAMPTZ whatever the machine's zone; unordered bulk inserts (every read
+    of ours orders explicitly, and DuckDB inserts measurably faster without the order)."""
     dbapi_connection.execute("SET TimeZone = 'UTC'")
+    dbapi_connection.execute("SET preserve_insertion_order = false")
 
 
 @contextmanager

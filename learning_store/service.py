@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Self, TypeVar
 
@@ -141,23 +141,31 @@ class LearningDatabase:
     def _store_batch(
         self, repository: ExecutionRepository, records: Iterable[RecordInput]
     ) -> BatchResult:
-        stored = duplicates = 0
+        """Validate and embed window by window, streaming into one `add_many` call.
+
+        One stream lets the store overlap its write transactions; only the records passed
+        on (and their input positions) are held beyond the current window.
+        """
         rejected: builtins.list[RejectedRecord] = []
-        for start, rows in chunks(records, EMBEDDING_WINDOW):
-            chunk = validate_chunk(rows, start)
-            rejected.extend(chunk.rejected)
-            if not chunk.records:
-                duplicates += chunk.repeats
-                continue
-            result = repository.add_many(self._embedded(chunk.records, repository))
-            stored += result.stored
-            duplicates += result.duplicates + chunk.repeats
-            rejected.extend(
-                RejectedRecord(chunk.positions[item.index], item.task_id, item.reason)
-                for item in result.rejected
-            )
+        positions: builtins.list[int] = []
+        repeats = 0
+
+        def embedded() -> Iterator[ExecutionRecord]:
+            nonlocal repeats
+            for start, rows in chunks(records, EMBEDDING_WINDOW):
+                chunk = validate_chunk(rows, start)
+                rejected.extend(chunk.rejected)
+                repeats += chunk.repeats
+                positions.extend(chunk.positions)
+                yield from self._embedded(chunk.records, repository)
+
+        result = repository.add_many(embedded())
+        rejected.extend(
+            RejectedRecord(positions[item.index], item.task_id, item.reason)
+            for item in result.rejected
+        )
         rejected.sort(key=lambda item: item.index)
-        return BatchResult(stored, duplicates, rejected)
+        return BatchResult(result.stored, result.duplicates + repeats, rejected)
 
     def _embedded(
         self,

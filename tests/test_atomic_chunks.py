@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from factories import row
@@ -16,26 +18,41 @@ from learning_store.repository import sql as sql_store
 def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
 ) -> None:
+    """The failing chunk's rows are written, then the disk fails before commit: none remain."""
     repository = create_repository(f"duckdb:///{tmp_path / 'a.db'}")
     repository.batch_size = chunk_rows
-    original_execute = sa.engine.Connection.execute
-    calls = {"inserts": 0}
+    real_write, real_execute = sql_store.SqlExecutionRepository._write, sa.engine.Connection.execute
+    current = threading.local()
+    state = {"inserts": 0, "failed": None}
+    lock = threading.Lock()
+
+    def remember_chunk(self, chunk):
+        current.ids = {record.task_id for record in chunk.records}
+        return real_write(self, chunk)
 
     def failing_execute(self, statement, *args, **kwargs):
-        result = original_execute(self, statement, *args, **kwargs)
+        result = real_execute(self, statement, *args, **kwargs)
         if isinstance(statement, sa.sql.Insert):
-            calls["inserts"] += 1
-            if calls["inserts"] == 2:  # the second chunk's rows are written, then the disk fails
+            with lock:
+                state["inserts"] += 1
+                fail = state["inserts"] == 2
+                if fail:
+                    state["failed"] = current.ids
+            if fail:  # the chunk's rows are in the table, uncommitted
                 raise OSError(28, "No space left on device")
         return result
 
+    monkeypatch.setattr(sql_store.SqlExecutionRepository, "_write", remember_chunk)
     monkeypatch.setattr(sa.engine.Connection, "execute", failing_execute)
+    rows = [row(n) for n in range(chunk_rows * 4)]
     with pytest.raises(StorageError, match="No space left on device"):
-        repository.add_many([row(n) for n in range(chunk_rows * 3)])
+        repository.add_many(rows)
     monkeypatch.undo()
-    assert repository.count() == chunk_rows  # the first chunk committed, the second rolled back
-    retry = repository.add_many([row(n) for n in range(chunk_rows * 3)])
-    assert (retry.stored, retry.duplicates) == (chunk_rows * 2, chunk_rows)
+    stored = {record.task_id for record in repository.list(limit=1000)}
+    assert state["failed"] and not stored & state["failed"]  # nothing of the failed chunk
+    assert stored and len(stored) % chunk_rows == 0  # only whole chunks
+    retry = repository.add_many(rows)
+    assert (retry.stored, retry.duplicates) == (chunk_rows * 4 - len(stored), len(stored))
     repository.close()
 
 

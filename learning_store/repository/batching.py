@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from learning_store.models import BatchResult, ExecutionRecord, RejectedRecord, task_id_of
 from learning_store.models import rejection_reason as describe_errors
+
+Prepared = TypeVar("Prepared")
 
 
 @dataclass(slots=True)
@@ -67,22 +71,53 @@ def chunks(rows: Iterable[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
 def write_in_chunks(
     rows: Iterable[Any],
     chunk_size: int,
-    insert_new: Callable[[list[ExecutionRecord]], int],
+    insert_new: Callable[[Prepared], int],
+    *,
+    prepare: Callable[[list[ExecutionRecord]], Prepared] = lambda records: records,  # type: ignore[assignment,return-value]
+    parallel: int = 1,
 ) -> BatchResult:
     """Run `add_many`'s algorithm: validate each chunk, then insert its new rows atomically.
 
-    `insert_new` writes the given unique records in one transaction, skipping task_ids that
-    are already stored, and returns how many it wrote. Rows repeated in an earlier chunk are
-    stored by then, so the store reports them as duplicates too.
+    `prepare` turns a chunk's unique records into what `insert_new` writes (for DuckDB, an
+    Arrow table); it runs here, in the caller's thread. `insert_new` writes one prepared
+    chunk in one transaction, skipping task_ids already stored, and returns how many it
+    wrote; rows repeated in an earlier chunk are stored by then, so they count as duplicates
+    too. With `parallel` > 1, up to that many `insert_new` calls run at once in worker
+    threads while the next chunk is prepared; memory holds at most `parallel` + 1 chunks,
+    and after a failure no further chunk is started.
     """
     if isinstance(rows, ExecutionRecord | dict):
         raise TypeError("add_many takes an iterable of records; use add() for a single record")
     stored = duplicates = 0
     rejected: list[RejectedRecord] = []
-    for start, batch in chunks(rows, chunk_size):
-        chunk = validate_chunk(batch, start)
-        written = insert_new(chunk.records) if chunk.records else 0
+
+    def settle(chunk: ValidatedChunk, written: int) -> None:
+        nonlocal stored, duplicates
         stored += written
         duplicates += len(chunk.records) - written + chunk.repeats
         rejected.extend(chunk.rejected)
+
+    if parallel <= 1:
+        for start, batch in chunks(rows, chunk_size):
+            chunk = validate_chunk(batch, start)
+            settle(chunk, insert_new(prepare(chunk.records)) if chunk.records else 0)
+        return BatchResult(stored, duplicates, rejected)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="learning-store-write") as pool:
+        in_flight: deque[tuple[ValidatedChunk, Future[int] | None]] = deque()
+        try:
+            for start, batch in chunks(rows, chunk_size):
+                chunk = validate_chunk(batch, start)
+                work = pool.submit(insert_new, prepare(chunk.records)) if chunk.records else None
+                in_flight.append((chunk, work))
+                while len(in_flight) >= parallel:
+                    done, future = in_flight.popleft()
+                    settle(done, future.result() if future else 0)
+            while in_flight:
+                done, future = in_flight.popleft()
+                settle(done, future.result() if future else 0)
+        except BaseException:
+            for _, future in in_flight:
+                if future is not None:
+                    future.cancel()
+            raise
     return BatchResult(stored, duplicates, rejected)

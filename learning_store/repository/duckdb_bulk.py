@@ -10,16 +10,13 @@ in the process still wins a race, the caller retries the chunk with `SKIP_CONFLI
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from learning_store.arrow_codec import records_to_arrow
-from learning_store.models import ExecutionRecord
 from learning_store.schema import COLUMN_NAMES, executions
 
 ARROW_THRESHOLD = 8
@@ -45,10 +42,8 @@ _already_stored = sa.exists().where(
     executions.c.task_id == sa.cast(_source.c.task_id, executions.c.task_id.type)
 )
 
-NEW_ROWS_ONLY = (
-    postgresql.insert(executions)
-    .from_select(list(COLUMN_NAMES), _rows.where(~_already_stored))
-    .returning(executions.c.task_id)
+NEW_ROWS_ONLY = postgresql.insert(executions).from_select(
+    list(COLUMN_NAMES), _rows.where(~_already_stored)
 )
 """Insert the batch's rows whose task_id is not stored yet."""
 
@@ -56,28 +51,25 @@ SKIP_CONFLICTS = (
     postgresql.insert(executions)
     .from_select(list(COLUMN_NAMES), _rows)
     .on_conflict_do_nothing(index_elements=["task_id"])
-    .returning(executions.c.task_id)
 )
 """The same with ON CONFLICT DO NOTHING: slower, but safe against a concurrent writer."""
 
 
-def insert_from_arrow(
-    connection: Connection, records: list[ExecutionRecord], uploaded_at: datetime
-) -> set[UUID]:
-    """Insert the records not stored yet, one transaction; returns the task_ids written.
+def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
+    """Insert the records not stored yet, in one transaction; returns how many were written.
 
     `connection` must not be in a transaction: the Arrow table is registered outside it, so
     an attempt that loses a race with another connection (DuckDB reports the duplicate key
     at insert or at commit) is rolled back and retried; each retry sees the winner's rows.
     """
     raw: Any = connection.connection.driver_connection
-    raw.register(BATCH_VIEW, records_to_arrow(records, uploaded_at))
+    raw.register(BATCH_VIEW, table)
     try:
         for attempt in range(CONFLICT_ATTEMPTS):
             statement = NEW_ROWS_ONLY if attempt == 0 else SKIP_CONFLICTS
             try:
                 with connection.begin():
-                    return set(connection.execute(statement).scalars())
+                    return connection.execute(statement).rowcount
             except sa.exc.DBAPIError as exc:
                 if not is_write_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
                     raise

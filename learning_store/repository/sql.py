@@ -6,15 +6,19 @@ import builtins
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
 import numpy as np
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.pool import StaticPool
 
+from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.engine import create_engine_for, translated_errors
 from learning_store.migrations import ensure_current_schema
@@ -52,6 +56,15 @@ _INSERT_NEW = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Unique records ready to write, with their upload time and, on DuckDB, Arrow table."""
+
+    records: builtins.list[ExecutionRecord]
+    uploaded_at: datetime
+    arrow: pa.Table | None
+
+
 class SqlExecutionRepository:
     """Stores executions through SQLAlchemy Core on DuckDB or PostgreSQL.
 
@@ -78,7 +91,11 @@ class SqlExecutionRepository:
             with translated_errors(self._url, "open the database"):
                 self._engine = create_engine_for(url_or_engine, settings)
         self.dialect = self._engine.dialect.name
-        self._lock = threading.RLock() if self.dialect == "duckdb" else None
+        single_connection = isinstance(self._engine.pool, StaticPool)
+        self._lock = threading.RLock() if single_connection else None
+        self._index_lock = threading.Lock()
+        self.parallel_writes = 1 if single_connection else 2
+        """Chunks of one batch written at once (each its own transaction)."""
         self._closed = False
         self._index: VectorIndex | None = None  # DuckDB only: loaded on the first search
         self._index_stamp: Stamp | None = None
@@ -99,53 +116,80 @@ class SqlExecutionRepository:
 
     def add(self, record: RecordInput) -> bool:
         """Store one record; False when its task_id is already stored."""
-        return self._insert_new([to_record(record)]) == 1
+        return self._insert_new(self._prepare([to_record(record)])) == 1
 
     def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
-        """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`."""
-        return write_in_chunks(records, self.batch_size, self._insert_new)
+        """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`.
 
-    def _insert_new(self, records: builtins.list[ExecutionRecord]) -> int:
-        """Write records not yet stored in one transaction; return how many were written."""
+        On a DuckDB file two chunks are written at once, each in its own transaction,
+        while the next is converted to Arrow.
+        """
+        return write_in_chunks(
+            records,
+            self.batch_size,
+            self._insert_new,
+            prepare=self._prepare,
+            parallel=self.parallel_writes,
+        )
+
+    def _prepare(self, records: builtins.list[ExecutionRecord]) -> _Chunk:
+        """Stamp the upload time and, for DuckDB's Arrow path, build the Arrow table."""
         uploaded_at = datetime.now(UTC)
-        with self._guard(), translated_errors(self._url, "store executions"):
-            written = self._write(records, uploaded_at)
-            self._index_written([r for r in records if r.task_id in written], uploaded_at)
-        return len(written)
-
-    def _write(self, records: builtins.list[ExecutionRecord], uploaded_at: datetime) -> set[UUID]:
+        arrow = None
         if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
+            arrow = records_to_arrow(records, uploaded_at)
+        return _Chunk(records, uploaded_at, arrow)
+
+    def _insert_new(self, chunk: _Chunk) -> int:
+        """Write a chunk's records not yet stored in one transaction; return how many."""
+        with self._guard(), translated_errors(self._url, "store executions"):
+            written = self._write(chunk)
+            self._index_written(chunk.records, written, chunk.uploaded_at)
+        return written
+
+    def _write(self, chunk: _Chunk) -> int:
+        if chunk.arrow is not None:
             with self._engine.connect() as connection:
-                return insert_from_arrow(connection, records, uploaded_at)
+                return insert_from_arrow(connection, chunk.arrow)
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
-        ordered = sorted(records, key=lambda record: record.task_id.int)
-        rows = [_row(record, uploaded_at) for record in ordered]
+        ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
+        rows = [_row(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
-            return set(connection.execute(_INSERT_NEW, rows).scalars())
+            return len(connection.execute(_INSERT_NEW, rows).fetchall())
 
     def _index_written(
-        self, records: builtins.list[ExecutionRecord], uploaded_at: datetime
+        self, records: builtins.list[ExecutionRecord], written: int, uploaded_at: datetime
     ) -> None:
-        """Keep the DuckDB vector index in step with rows this store just committed."""
-        if self._index is None or self._index_stamp is None:
+        """Keep the DuckDB vector index in step with the rows this store just committed.
+
+        The index holds every stored row that has an embedding, so a record with an
+        embedding that the index does not know is one this write stored.
+        """
+        with self._index_lock:
+            self._index_rows(records, written, uploaded_at)
+
+    def _index_rows(
+        self, records: builtins.list[ExecutionRecord], written: int, uploaded_at: datetime
+    ) -> None:
+        if self._index is None or self._index_stamp is None or written == 0:
             return
         count, newest = self._index_stamp
-        self._index_stamp = (count + len(records), max(filter(None, (newest, uploaded_at))))
-        embedded = [record for record in records if record.embedding is not None]
-        if embedded:
+        self._index_stamp = (count + written, max(filter(None, (newest, uploaded_at))))
+        new = [r for r in records if r.embedding is not None and r.task_id not in self._index]
+        if new:
             self._index.add(
-                [record.task_id for record in embedded],
-                [record.repo for record in embedded],
-                np.array([micros(record.timestamp) for record in embedded], dtype=np.int64),
-                stack([record.embedding for record in embedded]),
+                [record.task_id for record in new],
+                [record.repo for record in new],
+                np.array([micros(record.timestamp) for record in new], dtype=np.int64),
+                stack([record.embedding for record in new]),
             )
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
         with self._transaction("delete old executions") as connection:
-            self._index = None  # rebuilt on the next search
+            self._forget_index()
             statement = sa.delete(executions).where(*_clauses(where))
             return connection.execute(statement).rowcount
 
@@ -231,12 +275,18 @@ class SqlExecutionRepository:
         records = {row["task_id"]: _record(row) for row in rows}
         return [SimilarExecution(records[task_id], score) for task_id, score in ranked]
 
+    def _forget_index(self) -> None:
+        """Drop the vector index after a delete; the next search rebuilds it."""
+        with self._index_lock:
+            self._index = None
+
     def _current_index(self, connection: Connection) -> VectorIndex:
         """The DuckDB vector index, rebuilt if anything but this store changed the table."""
-        stamp = table_stamp(connection)
-        if self._index is None or stamp != self._index_stamp:
-            self._index, self._index_stamp = load_index(connection), stamp
-        return self._index
+        with self._index_lock:
+            stamp = table_stamp(connection)
+            if self._index is None or stamp != self._index_stamp:
+                self._index, self._index_stamp = load_index(connection), stamp
+            return self._index
 
     def iter_chunks(
         self,
@@ -299,7 +349,7 @@ class SqlExecutionRepository:
         keys = [UUID(str(key)) for key in task_ids]
         deleted = 0
         with self._transaction("delete executions") as connection:
-            self._index = None  # rebuilt on the next search
+            self._forget_index()
             for start in range(0, len(keys), 1000):
                 statement = sa.delete(executions).where(
                     executions.c.task_id.in_(keys[start : start + 1000])

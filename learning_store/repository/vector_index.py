@@ -28,10 +28,14 @@ class VectorIndex:
         self._timestamps = np.empty(1024, dtype=np.int64)  # microseconds since the epoch, UTC
         self._repos = np.empty(1024, dtype=np.int32)
         self._task_ids: list[UUID] = []
+        self._known: set[UUID] = set()
         self._repo_codes: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._task_ids)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._known
 
     def add(
         self,
@@ -54,6 +58,7 @@ class VectorIndex:
         codes = [self._repo_codes.setdefault(repo, len(self._repo_codes)) for repo in repos]
         self._repos[start : start + count] = codes
         self._task_ids.extend(task_ids)
+        self._known.update(task_ids)
 
     def search(
         self,

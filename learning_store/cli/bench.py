@@ -1,0 +1,76 @@
+"""`learning-store bench`: measure batch writes, the model, similarity, scale and telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from learning_store.bench import TARGETS, BenchOptions, meets_target, run_benchmark
+from learning_store.cli.common import console, user_errors
+
+
+@user_errors
+def bench(
+    records: Annotated[int, typer.Option(min=10, help="Records per write measurement.")] = 2000,
+    similar_rows: Annotated[
+        int, typer.Option(min=100, help="Rows in the similarity store.")
+    ] = 100_000,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results here.")
+    ] = None,
+    skip_model: Annotated[
+        bool, typer.Option("--skip-model", help="Leave out the real-model measurements.")
+    ] = False,
+    scale_rows: Annotated[
+        int, typer.Option(min=100, help="Rows already in the table for scale_flatness.")
+    ] = 200_000,
+    telemetry_records: Annotated[
+        int, typer.Option(min=100, help="Records sent through RoutingTelemetry.")
+    ] = 20_000,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1000, help="Rows per write transaction.")
+    ] = 1000,
+) -> None:
+    """Measure every speed claim side by side in one run and print the ratios.
+
+    Example: learning-store bench --json bench.json
+    """
+    options = BenchOptions(
+        records=records,
+        similar_rows=similar_rows,
+        scale_rows=scale_rows,
+        telemetry_records=telemetry_records,
+        batch_size=batch_size,
+        skip_model=skip_model,
+    )
+    result = asyncio.run(
+        run_benchmark(options, lambda step: console.print(f"[dim]measuring {step}...[/]"))
+    )
+    table = Table(
+        title=f"learning-store bench ({platform.node()}, records={records:,}, "
+        f"similar rows={similar_rows:,}, batch size={batch_size})",
+        title_justify="left",
+    )
+    for heading in ("key", "value", "target", "met"):
+        table.add_column(heading, justify="left" if heading == "key" else "right")
+    for key, value in result.ratios.items():
+        operator, bound = TARGETS.get(key, ("", 0))
+        met = meets_target(key, value)
+        mark = "" if met is None else "[green]yes[/]" if met else "[red]no[/]"
+        table.add_row(key, f"{value:,.3f}", f"{operator} {bound:g}" if operator else "", mark)
+    console.print(table)
+    rates = Table(title="Rates behind the ratios", title_justify="left")
+    rates.add_column("measurement")
+    rates.add_column("value", justify="right")
+    for key, value in result.rates.items():
+        rates.add_row(key, f"{value:,.1f}")
+    console.print(rates)
+    if json_file is not None:
+        json_file.write_text(json.dumps({**result.ratios, "rates": result.rates}, indent=2))
+        console.print(f"results written to {json_file}", highlight=False)
