@@ -56,8 +56,10 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
 
 
 def _duckdb_session_setup(dbapi_connection: Any, _record: Any) -> None:
-    """UTC for TIMESTAMPTZ whatever the machine's zone; unordered bulk inserts (every read
-    of ours orders explicitly, and DuckDB inserts measurably faster without the order)."""
+    """Per-connection settings: UTC for TIMESTAMPTZ, unordered (faster) bulk inserts.
+
+    Every read of ours orders explicitly, so insertion order is never relied on.
+    """
     dbapi_connection.execute("SET TimeZone = 'UTC'")
     dbapi_connection.execute("SET preserve_insertion_order = false")
 
@@ -94,6 +96,14 @@ def translate_error(exc: BaseException, url: str | URL, action: str) -> Learning
             "file: stop the other process, or use PostgreSQL (postgresql+psycopg://...) when "
             "several processes must write at once."
         )
+    environment = _environment_problem(original, detail)
+    if environment is not None:
+        path = duckdb_path(url) if backend_name(url) == "duckdb" else None
+        subject = f"the DuckDB file {str(path)!r}" if path else where
+        return StorageError(
+            f"Could not {action} on {subject}: {environment} Nothing already stored was changed."
+            f" ({detail})"
+        )
     if backend_name(url) == "postgresql" and _is_connection_failure(original):
         parsed = parse_url(url)
         return DatabaseUnavailableError(
@@ -102,6 +112,34 @@ def translate_error(exc: BaseException, url: str | URL, action: str) -> Learning
             "server is running and LEARNING_STORE_DATABASE_URL points at it."
         )
     return StorageError(f"Database error while trying to {action} on {where}: {detail}")
+
+
+_ENVIRONMENT_PROBLEMS = (
+    (
+        ("no space left", "enospc", "disk full", "could not extend file"),
+        "the disk is full. Free space (or prune old executions with `learning-store prune`) "
+        "and retry; the failed batch was rolled back and can be sent again.",
+    ),
+    (
+        ("read-only file system", "erofs", "read-only database", "read only"),
+        "the database is on a read-only file system or opened read-only. Point "
+        "LEARNING_STORE_DATABASE_URL at a writable location.",
+    ),
+    (
+        ("permission denied", "eacces", "operation not permitted"),
+        "permission denied. Check the owner and mode of the database file and its folder, or "
+        "point LEARNING_STORE_DATABASE_URL at a writable location.",
+    ),
+)
+
+
+def _environment_problem(error: BaseException, detail: str) -> str | None:
+    """A plain-language cause and fix when the OS, not the data, made the write fail."""
+    text = f"{detail} {getattr(error, 'strerror', '') or ''}".lower()
+    for markers, explanation in _ENVIRONMENT_PROBLEMS:
+        if any(marker in text for marker in markers):
+            return explanation
+    return None
 
 
 def _is_connection_failure(error: BaseException) -> bool:

@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-
 from factories import NOW, row, task_uuid, unit_vector
+
 from learning_store import create_repository
 from learning_store.repository.sql_similarity import load_index
 
@@ -37,7 +37,9 @@ def test_writes_after_a_search_are_found_without_a_reload(tmp_path: Path, monkey
 def test_deletes_and_other_connections_trigger_a_rebuild(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'j.db'}"
     store = create_repository(url)
-    store.add_many([row(n, embedding=unit_vector(n), timestamp=NOW - timedelta(days=n)) for n in range(10)])
+    store.add_many(
+        [row(n, embedding=unit_vector(n), timestamp=NOW - timedelta(days=n)) for n in range(10)]
+    )
     assert ids(store.find_similar(unit_vector(8), threshold=0.99)) == [task_uuid(8)]
     store.delete_older_than(NOW - timedelta(days=7, hours=12))
     assert store.find_similar(unit_vector(8), threshold=0.99) == []
@@ -51,13 +53,20 @@ def test_deletes_and_other_connections_trigger_a_rebuild(tmp_path: Path) -> None
 def test_index_filters_by_repo_and_age(tmp_path: Path) -> None:
     store = create_repository(f"duckdb:///{tmp_path / 'k.db'}")
     vector = unit_vector(1)
-    store.add_many([
-        row(1, repo="a", embedding=vector), row(2, repo="b", embedding=vector),
-        row(3, repo="a", embedding=vector, timestamp=NOW - timedelta(days=100)),
-    ])
+    store.add_many(
+        [
+            row(1, repo="a", embedding=vector),
+            row(2, repo="b", embedding=vector),
+            row(3, repo="a", embedding=vector, timestamp=NOW - timedelta(days=100)),
+        ]
+    )
     assert ids(store.find_similar(vector, repo="a")) == [task_uuid(1)]
     assert ids(store.find_similar(vector, repo="nope")) == []
-    assert ids(store.find_similar(vector, days_back=365)) == [task_uuid(3), task_uuid(2), task_uuid(1)]
+    assert ids(store.find_similar(vector, days_back=365)) == [
+        task_uuid(3),
+        task_uuid(2),
+        task_uuid(1),
+    ]
     store.close()
 
 
@@ -70,8 +79,10 @@ def test_two_stores_racing_on_one_file_store_each_row_once(tmp_path: Path) -> No
     def write(store, part) -> None:
         results.append(store.add_many(part))
 
-    threads = [threading.Thread(target=write, args=(store, rows[k * 500 :] + rows[: k * 500]))
-               for k, store in enumerate(stores)]
+    threads = [
+        threading.Thread(target=write, args=(store, rows[k * 500 :] + rows[: k * 500]))
+        for k, store in enumerate(stores)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
