@@ -58,7 +58,16 @@ def _checked_text(value: str) -> str:
         raise ValueError("must not be empty or only whitespace")
     if "\x00" in value:
         raise ValueError("must not contain NUL characters (\\x00)")
+    _require_utf8(value)
     return value
+
+
+def _require_utf8(text: str) -> None:
+    """Reject lone surrogates: they cannot be stored as UTF-8 by any database."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate character)") from None
 
 
 def _checked_optional_text(value: str | None) -> str | None:
@@ -92,33 +101,45 @@ def _float32_vector(value: Any) -> Vector | None:
     return Vector(vector)
 
 
-def _metadata_depth(value: Any) -> int:
-    """Nesting depth of a JSON-like value, computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
+def _check_metadata_tree(value: Any) -> None:
+    """Depth and string rules for every key and value, walked without recursion."""
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping | list | tuple):
-            deepest = max(deepest, depth)
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters (\\u0000)")
+            _require_utf8(item)
+        elif isinstance(item, Mapping | list | tuple):
             if depth > MAX_METADATA_DEPTH:
-                return depth
-            children = item.values() if isinstance(item, Mapping) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+                raise ValueError(f"is nested deeper than MAX_METADATA_DEPTH={MAX_METADATA_DEPTH}")
+            if isinstance(item, Mapping):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+EXPONENT_FLOAT_LIMIT = 1e16
+"""Floats at least this large are whole numbers written in exponent form, which PostgreSQL's
+JSONB turns into integers; metadata keeps them as the equal int on every backend."""
+
+
+def _json_float(text: str) -> float | int:
+    value = float(text)
+    return int(value) if abs(value) >= EXPONENT_FLOAT_LIMIT and math.isfinite(value) else value
 
 
 def _checked_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """Metadata must be a JSON object that round-trips exactly and stays within the limits."""
-    if _metadata_depth(value) > MAX_METADATA_DEPTH:
-        raise ValueError(f"is nested deeper than MAX_METADATA_DEPTH={MAX_METADATA_DEPTH}")
+    _check_metadata_tree(value)
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"must be JSON-serialisable with finite numbers ({exc})") from None
-    if "\\u0000" in text:
-        raise ValueError("must not contain NUL characters (\\u0000)")
     if len(text.encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"is larger than MAX_METADATA_BYTES={MAX_METADATA_BYTES} as JSON")
-    restored = json.loads(text)
+    restored = json.loads(text, parse_float=_json_float)
     if restored != value:
         raise ValueError("must use string keys and JSON values only (it did not round-trip)")
     return restored

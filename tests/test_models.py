@@ -251,3 +251,20 @@ def test_batch_result_adds_up() -> None:
     one = BatchResult(2, 1, [RejectedRecord(0, None, "bad")])
     two = BatchResult(3, 0, [])
     assert (one + two).total == 7
+
+
+def test_huge_whole_floats_in_metadata_become_the_equal_int() -> None:
+    """PostgreSQL's JSONB reads 2.654731923539887e+16 back as an integer; every store agrees."""
+    record = ExecutionRecord.model_validate(
+        row(metadata={"big": 2.654731923539887e16, "small": 1e-5, "x": 3.0})
+    )
+    assert record.metadata["big"] == 2.654731923539887e16 and isinstance(
+        record.metadata["big"], int
+    )
+    assert isinstance(record.metadata["small"], float) and isinstance(record.metadata["x"], float)
+
+
+def test_a_literal_backslash_u0000_in_metadata_is_not_a_nul() -> None:
+    record = ExecutionRecord.model_validate(row(metadata={"\\u0000": "C:\\u0000dir"}))
+    assert record.metadata == {"\\u0000": "C:\\u0000dir"}
+    assert "NUL" in reason_for(metadata={"k\x00": 1})
