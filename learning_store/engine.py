@@ -56,12 +56,14 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
 
 
 def _duckdb_session_setup(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection settings: UTC for TIMESTAMPTZ, unordered (faster) bulk inserts.
+    """Per-connection settings: UTC, unordered (faster) bulk inserts, no progress bar.
 
+    A library must not draw on its host's stdout, so DuckDB's progress bar is off.
     Every read of ours orders explicitly, so insertion order is never relied on.
     """
     dbapi_connection.execute("SET TimeZone = 'UTC'")
     dbapi_connection.execute("SET preserve_insertion_order = false")
+    dbapi_connection.execute("SET enable_progress_bar = false")
 
 
 @contextmanager

@@ -109,3 +109,14 @@ executions = sa.Table(
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in executions.columns)
+
+
+def equals(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    """`column = value` as a bound parameter; a string with NUL matches nothing.
+
+    No stored text can hold NUL (records reject it, and PostgreSQL cannot store it), so such
+    a filter value is answered without sending it to the database.
+    """
+    if isinstance(value, str) and "\x00" in value:
+        return sa.false()
+    return column == value

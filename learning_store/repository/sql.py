@@ -44,7 +44,7 @@ from learning_store.repository.sql_similarity import (
     table_stamp,
 )
 from learning_store.repository.vector_index import VectorIndex
-from learning_store.schema import executions
+from learning_store.schema import equals, executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
 from learning_store.vectors import stack
@@ -389,7 +389,7 @@ class SqlExecutionRepository:
 
 def _clauses(where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
     """SQL conditions for a filter (always bound parameters, never string-built SQL)."""
-    clauses = [executions.c[name] == value for name, value in where.equalities().items()]
+    clauses = [equals(executions.c[name], value) for name, value in where.equalities().items()]
     if where.since is not None:
         clauses.append(executions.c.timestamp >= where.since)
     if where.until is not None:

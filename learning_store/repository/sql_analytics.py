@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from learning_store.analytics import window_start
 from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance
-from learning_store.schema import executions
+from learning_store.schema import equals, executions
 
 _t = executions.c
 _utc = sa.func.timezone("UTC", _t.timestamp)
@@ -27,7 +27,7 @@ def _window(repo: str | None, days_back: int | None) -> list[sa.ColumnElement[bo
     if days_back is not None:
         clauses.append(_t.timestamp >= window_start(days_back))
     if repo is not None:
-        clauses.append(_t.repo == repo)
+        clauses.append(equals(_t.repo, repo))
     return clauses
 
 

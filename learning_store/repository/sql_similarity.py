@@ -22,8 +22,9 @@ from learning_store.repository.vector_index import VectorIndex
 from learning_store.schema import executions
 from learning_store.similarity import StreamingTopK
 
-SIMILARITY_CHUNK_ROWS = 5_000
-"""Vectors scored per chunk when PostgreSQL streams candidates to numpy (~7.5 MB)."""
+SIMILARITY_CHUNK_ROWS = 2_000
+"""Vectors scored per chunk when PostgreSQL streams candidates to numpy (~20 MB as the
+Python floats the driver returns, 3 MB once converted)."""
 
 Stamp = tuple[int, datetime | None]
 """(row count, newest uploaded_at): changes whenever any connection writes or deletes."""
@@ -80,7 +81,9 @@ def streamed_matches(
     streamed = connection.execution_options(
         stream_results=True, yield_per=SIMILARITY_CHUNK_ROWS
     ).execute(candidates)
-    for chunk in streamed.partitions():
+    while chunk := streamed.fetchmany(SIMILARITY_CHUNK_ROWS):
         task_ids = [task_id for task_id, _ in chunk]
-        best.add(task_ids, np.array([vector for _, vector in chunk], dtype=np.float32))
+        matrix = np.array([vector for _, vector in chunk], dtype=np.float32)
+        del chunk  # release the driver's Python floats before the next fetch
+        best.add(task_ids, matrix)
     return best.result()

@@ -49,11 +49,10 @@ class VectorIndex:
         if count == 0:
             return
         self._reserve(start + count)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit = np.divide(
-            vectors, norms, out=np.zeros_like(vectors, dtype=np.float32), where=norms > 0
-        )
-        self._vectors[start : start + count] = unit
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, np.newaxis]  # no n*d temporary
+        destination = self._vectors[start : start + count]
+        np.divide(vectors, norms, out=destination, where=norms > 0)  # no temporary copy
+        destination[norms[:, 0] == 0] = 0.0
         self._timestamps[start : start + count] = timestamps_us
         codes = [self._repo_codes.setdefault(repo, len(self._repo_codes)) for repo in repos]
         self._repos[start : start + count] = codes
@@ -85,8 +84,7 @@ class VectorIndex:
         capacity = self._vectors.shape[0]
         if needed <= capacity:
             return
-        while capacity < needed:
-            capacity *= 2
+        capacity = max(needed, capacity * 2)  # a first load is sized exactly
         self._vectors = _grown(self._vectors, capacity)
         self._timestamps = _grown(self._timestamps, capacity)
         self._repos = _grown(self._repos, capacity)
