@@ -30,6 +30,7 @@ class LearningConfig(BaseSettings):
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
+        repr=False,  # may hold a password; `redacted_url` is safe to show
         description="Where executions live: duckdb:///file.db, postgresql+psycopg://..., memory://",
     )
     batch_size: int = Field(
@@ -90,6 +91,11 @@ class LearningConfig(BaseSettings):
         le=86_400,
         description="A decision or outcome waits this long for its pair",
     )
+
+    @property
+    def redacted_url(self) -> str:
+        """`database_url` with any password replaced by ***."""
+        return redact(self.database_url)
 
     def __init__(self, **values: Any) -> None:
         try:

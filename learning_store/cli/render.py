@@ -1,4 +1,8 @@
-"""Rich tables for the CLI: what an operator reads in a terminal."""
+"""Rich tables for the CLI: what an operator reads in a terminal.
+
+Stored text (descriptions, repos, tiers, solutions) is untrusted: it goes into cells as
+`Text`, never parsed as rich markup, so a task named "[link=...]" prints as written.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from rich.table import Table
+from rich.text import Text
 
 from learning_store.models import PoolPerformance, SimilarExecution, StoreStats, TierPerformance
 
@@ -29,8 +34,8 @@ def tier_table(rows: list[TierPerformance], days: int) -> Table:
         total = sum(row.total for row in group)
         rated = [(row.avg_quality, row.total) for row in group if row.avg_quality is not None]
         table.add_row(
-            tier,
-            task_type,
+            Text(tier),
+            Text(task_type),
             f"{total:,}",
             _percent(sum(row.successful for row in group) / total),
             f"{_weighted((row.avg_duration, row.total) for row in group):.1f}",
@@ -52,8 +57,8 @@ def pool_table(rows: list[PoolPerformance], days: int) -> Table:
     for (pool, repo), group in sorted(groups.items()):
         total = sum(row.total for row in group)
         table.add_row(
-            pool,
-            repo,
+            Text(pool),
+            Text(repo),
             f"{total:,}",
             _percent(sum(row.successful for row in group) / total),
             f"{_weighted((row.avg_duration, row.total) for row in group):.1f}",
@@ -64,7 +69,7 @@ def pool_table(rows: list[PoolPerformance], days: int) -> Table:
 
 def similar_table(query: str, matches: list[SimilarExecution]) -> Table:
     """Nearest past executions with their outcome and solution."""
-    table = Table(title=f"Past executions like {query!r}", title_justify="left")
+    table = Table(title=Text(f"Past executions like {query!r}"), title_justify="left")
     table.add_column("sim", justify="right", no_wrap=True)
     table.add_column("outcome", no_wrap=True)
     table.add_column("task", ratio=3)
@@ -72,13 +77,15 @@ def similar_table(query: str, matches: list[SimilarExecution]) -> Table:
     for match in matches:
         record = match.record
         outcome = (
-            "[green]success[/]" if record.success else f"[red]{record.error_type or 'failed'}[/]"
+            Text("success", style="green")
+            if record.success
+            else Text(str(record.error_type or "failed"), style="red")
         )
-        task = (
-            f"{record.task_description}\n"
-            f"[dim]{record.repo} · {record.model_tier} / {record.pool_type}[/]"
+        task = Text(record.task_description)
+        task.append(f"\n{record.repo} · {record.model_tier} / {record.pool_type}", style="dim")
+        table.add_row(
+            f"{match.similarity:.3f}", outcome, task, Text(record.solution_summary or "-")
         )
-        table.add_row(f"{match.similarity:.3f}", outcome, task, record.solution_summary or "-")
     return table
 
 
@@ -93,7 +100,8 @@ def stats_table(stats: StoreStats, where: str) -> Table:
         else "-",
     )
     table.add_row(
-        "per repo", ", ".join(f"{repo} {count:,}" for repo, count in stats.per_repo.items()) or "-"
+        "per repo",
+        Text(", ".join(f"{repo} {count:,}" for repo, count in stats.per_repo.items()) or "-"),
     )
     table.add_row("without embedding", f"{stats.without_embedding:,}")
     table.add_row(

@@ -25,6 +25,8 @@ from learning_store.models import ExecutionRecord
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
+SPOOL_FILE_MODE = 0o600
+"""Spool files hold task text: readable by the owner only."""
 CLAIMED = ".replaying-"
 
 
@@ -50,7 +52,8 @@ class Spool:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         final = self.directory / f"spool-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         temporary = final.with_suffix(".tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SPOOL_FILE_MODE)
+        with open(descriptor, "w", encoding="utf-8") as handle:
             handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())
