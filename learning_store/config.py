@@ -145,14 +145,3 @@ def _allowed_range(settings: type[BaseSettings], field: str) -> str:
     if low is not None and high is not None:
         return f"{low_text} and {high_text}"
     return low_text or high_text
-
-
-def ensure_parent_folder(path: Path) -> None:
-    """Create the folder a database file will live in, with an actionable error if we cannot."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Cannot create the data folder {str(path.parent)!r} for {str(path)!r}: "
-            f"{exc.strerror}. Choose a writable location with LEARNING_STORE_DATABASE_URL."
-        ) from None

@@ -13,7 +13,8 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from learning_store.config import LearningConfig, ensure_parent_folder
+from learning_store.config import LearningConfig
+from learning_store.durability import ensure_folder
 from learning_store.errors import (
     DatabaseLockedError,
     DatabaseUnavailableError,
@@ -41,7 +42,7 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
         if path is None:
             engine = sa.create_engine(url, poolclass=StaticPool)
         else:
-            ensure_parent_folder(path)
+            ensure_folder(path.parent, "LEARNING_STORE_DATABASE_URL")
             engine = sa.create_engine(url, pool_size=DUCKDB_FILE_CONNECTIONS, max_overflow=4)
         event.listen(engine, "connect", _duckdb_session_setup)
         return engine

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -38,12 +38,7 @@ def upgrade(
 
     Example: learning-store db upgrade --url duckdb:///data/learning.db
     """
-    target = database_url(url)
-    with _connect(target, "upgrade the schema") as connection:
-        before = migrations.current_revisions(connection)
-        migrations.upgrade(connection, revision)
-        after = migrations.current_revisions(connection)
-    console.print(f"{redact(target)}: {_show(before)} -> {_show(after)}")
+    _migrate(database_url(url), "upgrade the schema", migrations.upgrade, revision)
 
 
 @app.command()
@@ -56,12 +51,7 @@ def downgrade(
 
     Example: learning-store db downgrade base --url duckdb:///tmp/scratch.db
     """
-    target = database_url(url)
-    with _connect(target, "downgrade the schema") as connection:
-        before = migrations.current_revisions(connection)
-        migrations.downgrade(connection, revision)
-        after = migrations.current_revisions(connection)
-    console.print(f"{redact(target)}: {_show(before)} -> {_show(after)}")
+    _migrate(database_url(url), "downgrade the schema", migrations.downgrade, revision)
 
 
 @app.command()
@@ -108,6 +98,15 @@ def history() -> None:
     """
     for script in migrations.script_directory().walk_revisions():
         console.print(f"{script.revision}  {script.doc}", highlight=False)
+
+
+def _migrate(url: str, action: str, move: Callable[[Connection, str], None], revision: str) -> None:
+    """Run one migration command and print the revisions before and after."""
+    with _connect(url, action) as connection:
+        before = migrations.current_revisions(connection)
+        move(connection, revision)
+        after = migrations.current_revisions(connection)
+    console.print(f"{redact(url)}: {_show(before)} -> {_show(after)}")
 
 
 def _show(revisions: tuple[str, ...]) -> str:

@@ -19,8 +19,8 @@ from uuid import UUID
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import ARROW_SCHEMA, records_to_arrow
+from learning_store.durability import fsync_path
 from learning_store.errors import LearningStoreError
-from learning_store.files.writers import fsync_path
 from learning_store.models import ExecutionRecord
 from learning_store.repository import ExecutionRepository
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import ARROW_SCHEMA, records_to_arrow
+from learning_store.durability import fsync_path
 from learning_store.files.formats import FileFormat
 from learning_store.models import ExecutionRecord
 from learning_store.schema import COLUMN_NAMES
@@ -79,12 +79,3 @@ def _write_parquet(path: Path, chunks: Iterable[list[ExecutionRecord]]) -> int:
             writer.write_table(records_to_arrow(chunk))
             written += len(chunk)
     return written
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file (or folder) to disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from learning_store.errors import ConfigurationError
+from learning_store.durability import ensure_folder, fsync_path
 from learning_store.models import ExecutionRecord
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Spool:
     def write(self, records: Iterable[ExecutionRecord]) -> Path:
         """Append records as a new spool file, durably; returns its path."""
         lines = [record.model_dump_json() + "\n" for record in records]
-        self._make_directory()
+        ensure_folder(self.directory, "LEARNING_STORE_TELEMETRY_SPOOL_DIR")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         final = self.directory / f"spool-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         temporary = final.with_suffix(".tmp")
@@ -58,7 +58,7 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)
-        self._sync_directory()
+        fsync_path(self.directory)
         return final
 
     def pending_files(self) -> list[Path]:
@@ -100,23 +100,7 @@ class Spool:
     def remove(self, spooled: SpoolFile) -> None:
         """Delete a replayed file (its records are committed)."""
         spooled.path.unlink(missing_ok=True)
-        self._sync_directory()
-
-    def _make_directory(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"Cannot create the telemetry spool folder {str(self.directory)!r}: "
-                f"{exc.strerror}. Set LEARNING_STORE_TELEMETRY_SPOOL_DIR to a writable folder."
-            ) from None
-
-    def _sync_directory(self) -> None:
-        descriptor = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        fsync_path(self.directory)
 
 
 def _claim_is_stale(path: Path) -> bool:
