@@ -23,7 +23,7 @@ from learning_store.vectors import stack
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 ARROW_SCHEMA = pa.schema(
     [
-        ("task_id", pa.string()),
+        ("task_id", pa.uuid()),
         ("timestamp", _UTC_MICROS),
         ("task_type", pa.string()),
         ("task_description", pa.string()),
@@ -57,8 +57,8 @@ assert tuple(ARROW_SCHEMA.names) == COLUMN_NAMES
 
 _ENCODED = {"task_id", "error_type", "metadata", "embedding", "uploaded_at"}
 _PLAIN = tuple(name for name in COLUMN_NAMES if name not in _ENCODED)
-_plain_values = operator.attrgetter(*_PLAIN)
-"""One C-level call per record for the columns Arrow takes as they are."""
+_plain_values = operator.itemgetter(*_PLAIN)
+"""One C-level call per record (on its field dict) for the columns Arrow takes as they are."""
 
 
 def records_to_arrow(
@@ -66,7 +66,7 @@ def records_to_arrow(
 ) -> pa.Table:
     """An Arrow table of the records; `uploaded_at` overrides every row's upload time."""
     columns: dict[str, pa.Array] = {
-        "task_id": pa.array([str(record.task_id) for record in records], pa.string()),
+        "task_id": pa.array([record.task_id.bytes for record in records], pa.uuid()),
         "error_type": pa.array(
             [None if r.error_type is None else r.error_type.value for r in records], pa.string()
         ),
@@ -76,7 +76,11 @@ def records_to_arrow(
             [uploaded_at or record.uploaded_at for record in records], _UTC_MICROS
         ),
     }
-    plain = zip(*map(_plain_values, records), strict=True) if records else ((),) * len(_PLAIN)
+    plain = (
+        zip(*[_plain_values(record.__dict__) for record in records], strict=True)
+        if records
+        else ((),) * len(_PLAIN)
+    )
     for name, values in zip(_PLAIN, plain, strict=True):
         columns[name] = pa.array(values, ARROW_SCHEMA.field(name).type)
     return pa.Table.from_arrays([columns[name] for name in COLUMN_NAMES], schema=ARROW_SCHEMA)

@@ -123,7 +123,7 @@ class _DayFile:
 def _verify(path: Path, task_ids: list[UUID]) -> None:
     """Read the file back; its task_ids must be exactly the ones written."""
     table = pq.read_table(path, columns=["task_id"])
-    found = [UUID(value) for value in table.column("task_id").to_pylist()]
+    found = [UUID(str(value)) for value in table.column("task_id").to_pylist()]
     if len(found) != len(task_ids) or set(found) != set(task_ids):
         raise ArchiveVerificationError(
             f"Archive file {str(path)!r} holds {len(found)} rows but {len(task_ids)} were "

@@ -28,8 +28,8 @@ BATCH_VIEW = "_learning_store_batch"
 CONFLICT_ATTEMPTS = 6
 """Tries per chunk when another connection in this process writes the same rows at once."""
 
-_CAST = {"task_id", "metadata"}
-"""Columns sent as text that DuckDB must cast explicitly (UUID, JSON)."""
+_CAST = {"metadata"}
+"""Columns sent as text that DuckDB must cast explicitly (JSON); task_id arrives as UUID."""
 
 _source = sa.table(BATCH_VIEW, *(sa.column(name) for name in COLUMN_NAMES))
 _rows = sa.select(
@@ -38,9 +38,7 @@ _rows = sa.select(
         for name in COLUMN_NAMES
     )
 )
-_already_stored = sa.exists().where(
-    executions.c.task_id == sa.cast(_source.c.task_id, executions.c.task_id.type)
-)
+_already_stored = sa.exists().where(executions.c.task_id == _source.c.task_id)
 
 NEW_ROWS_ONLY = postgresql.insert(executions).from_select(
     list(COLUMN_NAMES), _rows.where(~_already_stored)

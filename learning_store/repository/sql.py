@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -101,6 +102,14 @@ class SqlExecutionRepository:
         self._index_stamp: Stamp | None = None
         with self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
+        if self.parallel_writes > 1:
+            self._warm_pool()
+
+    def _warm_pool(self) -> None:
+        """Open the connections parallel writes use now, not inside the first batch."""
+        with contextlib.ExitStack() as stack:
+            for _ in range(self.parallel_writes):
+                stack.enter_context(self._engine.connect())
 
     @property
     def url(self) -> str:
