@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -218,7 +219,7 @@ async def measure_model(options: BenchOptions, result: BenchResult) -> None:
             batch_seconds = time.perf_counter() - started
             share = (batch_seconds - encode_seconds) / batch_seconds
 
-            seen = [record.model_copy(update={"task_id": _new_id()}) for record in fresh]
+            seen = [record.model_copy(update={"task_id": uuid.uuid4()}) for record in fresh]
             started = time.perf_counter()
             await db.store_executions_batch(seen)
             hit_seconds = time.perf_counter() - started
@@ -233,12 +234,6 @@ async def measure_model(options: BenchOptions, result: BenchResult) -> None:
         storage_overhead_share=share,
         cache_hit_speedup=batch_seconds / hit_seconds,
     )
-
-
-def _new_id() -> Any:
-    import uuid
-
-    return uuid.uuid4()
 
 
 def measure_similarity(options: BenchOptions, result: BenchResult) -> None:

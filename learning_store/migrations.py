@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +173,3 @@ def _ensure_current_schema(connection: Connection, url: str | URL, *, create: bo
         f"{redact(url)} is at schema revision {', '.join(current)} but this version of "
         f"learning_store needs {head}. Back up the database, then run: {upgrade_command(url)}"
     )
-
-
-def environment_url() -> str | None:
-    """LEARNING_STORE_DATABASE_URL if set (used by the CLI's default)."""
-    return os.environ.get("LEARNING_STORE_DATABASE_URL")
