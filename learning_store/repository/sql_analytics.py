@@ -6,14 +6,14 @@ definitions match `learning_store.analytics`, and the tests hold both to the sam
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.analytics import window_start
-from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance
+from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance, as_utc
 from learning_store.schema import equals, executions
 
 _t = executions.c
@@ -95,7 +95,7 @@ def pool_performance(
         PoolPerformance(
             pool_type=row.pool_type,
             repo=row.repo,
-            hour=_as_utc(row.hour),
+            hour=as_utc(row.hour),
             total=row.total,
             successful=int(row.successful),
             success_rate=int(row.successful) / row.total,
@@ -141,8 +141,8 @@ def solution_patterns(
             success_count=int(row.success_count),
             success_rate=float(row.success_rate),
             avg_quality=_optional_float(row.avg_quality),
-            first_seen=_as_utc(row.first_seen),
-            last_seen=_as_utc(row.last_seen),
+            first_seen=as_utc(row.first_seen),
+            last_seen=as_utc(row.last_seen),
         )
         for row in connection.execute(statement)
     ]
@@ -167,8 +167,8 @@ def store_counts(
     )
     return (
         int(total),
-        _as_utc(oldest) if oldest else None,
-        _as_utc(newest) if newest else None,
+        as_utc(oldest) if oldest else None,
+        as_utc(newest) if newest else None,
         {str(repo): int(count) for repo, count in per_repo.items()},
         int(without or 0),
     )
@@ -176,7 +176,3 @@ def store_counts(
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
