@@ -11,6 +11,7 @@ import json
 import operator
 from collections.abc import Iterator
 from datetime import datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -59,47 +60,77 @@ _ENCODED = {"task_id", "error_type", "metadata", "embedding", "uploaded_at"}
 _PLAIN = tuple(name for name in COLUMN_NAMES if name not in _ENCODED)
 _plain_values = operator.itemgetter(*_PLAIN)
 """One C-level call per record (on its field dict) for the columns Arrow takes as they are."""
+_field_dict = operator.attrgetter("__dict__")
 
 
 def records_to_arrow(
     records: list[ExecutionRecord], uploaded_at: datetime | None = None
 ) -> pa.Table:
-    """An Arrow table of the records; `uploaded_at` overrides every row's upload time."""
+    """An Arrow table of the records; `uploaded_at` overrides every row's upload time.
+
+    Column by column with C-level extraction where possible: it runs once per chunk on
+    the write path, where every microsecond per record shows in batch throughput.
+    """
     columns: dict[str, pa.Array] = {
         "task_id": pa.array([record.task_id.bytes for record in records], pa.uuid()),
         "error_type": pa.array(
             [None if r.error_type is None else r.error_type.value for r in records], pa.string()
         ),
-        "metadata": pa.array([_json_text(r.metadata) for r in records], pa.string()),
+        "metadata": _metadata_array(records),
         "embedding": _embedding_array(records),
-        "uploaded_at": pa.array(
-            [uploaded_at or record.uploaded_at for record in records], _UTC_MICROS
+        "uploaded_at": (
+            pa.array([record.uploaded_at for record in records], _UTC_MICROS)
+            if uploaded_at is None
+            else pa.repeat(pa.scalar(uploaded_at, _UTC_MICROS), len(records))
         ),
     }
-    plain = (
-        zip(*[_plain_values(record.__dict__) for record in records], strict=True)
-        if records
-        else ((),) * len(_PLAIN)
-    )
+    rows = list(map(_plain_values, map(_field_dict, records)))
+    plain = zip(*rows, strict=True) if rows else ((),) * len(_PLAIN)
     for name, values in zip(_PLAIN, plain, strict=True):
         columns[name] = pa.array(values, ARROW_SCHEMA.field(name).type)
     return pa.Table.from_arrays([columns[name] for name in COLUMN_NAMES], schema=ARROW_SCHEMA)
 
 
-def _json_text(metadata: dict[str, Any]) -> str:
-    """JSON text of a metadata object; the common empty object skips the encoder."""
-    return json.dumps(metadata) if metadata else "{}"
+def _metadata_array(records: list[ExecutionRecord]) -> pa.Array:
+    """Metadata as JSON text, the same text `json.dumps` writes.
+
+    `json.dumps` builds a new C encoder on every call, three quarters of its cost for the
+    small objects metadata usually holds; one encoder per chunk does the same work. An
+    empty object, the most common metadata, skips the encoder altogether.
+    """
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C encoder
+        return pa.array([json.dumps(r.metadata) if r.metadata else "{}" for r in records])
+    encode = c_make_encoder(
+        {}, _refuse, encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+    return pa.array(
+        ["".join(encode(r.metadata, 0)) if r.metadata else "{}" for r in records], pa.string()
+    )
+
+
+def _refuse(value: Any) -> Any:
+    """Validated metadata holds only JSON types; anything else is a bug to report."""
+    raise TypeError(f"metadata value of type {type(value).__name__} is not JSON")
 
 
 def _embedding_array(records: list[ExecutionRecord]) -> pa.Array:
     """A FixedSizeList<float32>[384] column; rows without an embedding are null."""
-    present = np.array([record.embedding is not None for record in records], dtype=bool)
+    vectors = [record.embedding for record in records]
+    present = [vector is not None for vector in vectors]
+    if all(present):  # the usual case: one copy of every vector, straight into Arrow
+        flat = (
+            np.concatenate([vector.array for vector in vectors])  # type: ignore[union-attr]
+            if vectors
+            else np.empty(0, np.float32)
+        )
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat), EMBEDDING_DIMENSION)
     matrix = np.zeros((len(records), EMBEDDING_DIMENSION), dtype=np.float32)
-    if present.any():
-        matrix[present] = stack([r.embedding for r in records if r.embedding is not None])
-    values = pa.array(matrix.reshape(-1), pa.float32())
-    mask = None if present.all() else pa.array(~present)
-    return pa.FixedSizeListArray.from_arrays(values, EMBEDDING_DIMENSION, mask=mask)
+    if any(present):
+        matrix[present] = stack([vector for vector in vectors if vector is not None])
+    mask = pa.array([not flag for flag in present])
+    return pa.FixedSizeListArray.from_arrays(
+        pa.array(matrix.reshape(-1)), EMBEDDING_DIMENSION, mask=mask
+    )
 
 
 def arrow_rows(table: pa.Table | pa.RecordBatch) -> Iterator[dict[str, Any]]:
