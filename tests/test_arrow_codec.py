@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from factories import NOW, record, unit_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import JSON_VALUES, SAFE_TEXT
 
 from learning_store.arrow_codec import ARROW_SCHEMA, records_to_arrow
-from tests.factories import NOW, record, unit_vector
-from tests.test_hostile_records import JSON_VALUES, SAFE_TEXT
 
 
 @settings(max_examples=200, deadline=None)

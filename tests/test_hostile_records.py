@@ -15,25 +15,10 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import JSON_VALUES, SAFE_TEXT
 
 from learning_store import EMBEDDING_DIMENSION, ExecutionRecord, ExecutionRepository
 
-SAFE_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-    min_size=1,
-    max_size=30,
-).filter(lambda text: text.strip() != "")
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    | SAFE_TEXT
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(SAFE_TEXT, children, max_size=3)
-    ),
-    max_leaves=8,
-)
 ONE_MEGABYTE = "x" * 1_000_000
 
 

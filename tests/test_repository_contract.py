@@ -100,6 +100,14 @@ def test_both_write_paths_store_every_row(store: ExecutionRepository, size: int)
         assert stored_view(store.get(task_uuid(n))) == stored_view(ExecutionRecord(**batch[n]))
 
 
+def test_existing_ids_names_exactly_the_stored_ones(store: ExecutionRepository) -> None:
+    store.add_many([row(n) for n in range(0, 3000, 2)])
+    asked = [task_uuid(n) for n in range(2500)]  # more than one lookup's worth on PostgreSQL
+    assert store.existing_ids(asked) == {task_uuid(n) for n in range(0, 2500, 2)}
+    assert store.existing_ids(iter([task_uuid(1), task_uuid(2), task_uuid(2)])) == {task_uuid(2)}
+    assert store.existing_ids([]) == set()
+
+
 def test_empty_batch(store: ExecutionRepository) -> None:
     result = store.add_many([])
     assert (result.stored, result.duplicates, result.rejected) == (0, 0, [])

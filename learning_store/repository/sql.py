@@ -36,7 +36,7 @@ from learning_store.models import (
 from learning_store.repository import sql_analytics
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
-from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
+from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
 from learning_store.repository.sql_similarity import (
     Stamp,
     load_index,
@@ -212,10 +212,14 @@ class SqlExecutionRepository:
         return None if row is None else _record(row)
 
     def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
-        """Which of these task_ids are already stored (one indexed lookup per 1,000 ids)."""
+        """Which of these task_ids are already stored (on PostgreSQL, 1,000 per query)."""
         keys = builtins.list(task_ids)
-        found: set[UUID] = set()
+        if not keys:
+            return set()
         with self._connection("look up task ids") as connection:
+            if self.dialect == "duckdb":
+                return stored_ids(connection, keys)
+            found: set[UUID] = set()
             for start in range(0, len(keys), 1000):
                 statement = sa.select(executions.c.task_id).where(
                     executions.c.task_id.in_(keys[start : start + 1000])
