@@ -65,13 +65,23 @@ class HashingEmbedder:
         return self._dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit vector per text; an empty text maps to the zero vector."""
-        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        """One unit vector per text; an empty text maps to the zero vector.
+
+        Features are gathered in plain lists and added to the matrix in one numpy call:
+        adding them one numpy element at a time cost ~2/3 of the time.
+        """
+        rows: list[int] = []
+        buckets: list[int] = []
+        signs: list[float] = []
         for row, text in enumerate(texts):
             words = [word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS]
-            tokens = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-            for token in tokens:
+            pairs = (f"{first} {second}" for first, second in itertools.pairwise(words))
+            for token in itertools.chain(words, pairs):
                 bucket, sign = _feature(token, self._dimension)
-                vectors[row, bucket] += sign
+                rows.append(row)
+                buckets.append(bucket)
+                signs.append(sign)
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        np.add.at(vectors, (rows, buckets), signs)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.divide(vectors, norms, out=vectors, where=norms > 0)
