@@ -20,7 +20,7 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
     """The failing chunk's rows are written, then the disk fails before commit: none remain."""
     repository = create_repository(f"duckdb:///{tmp_path / 'a.db'}")
     repository.batch_size = chunk_rows
-    real_write, real_execute = sql_store.SqlExecutionRepository._write, sa.engine.Connection.execute
+    real_write = sql_store.SqlExecutionRepository._write
     current = threading.local()
     state = {"inserts": 0, "failed": None}
     lock = threading.Lock()
@@ -29,9 +29,9 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
         current.ids = {record.task_id for record in chunk.records}
         return real_write(self, chunk)
 
-    def failing_execute(self, statement, *args, **kwargs):
-        result = real_execute(self, statement, *args, **kwargs)
-        if isinstance(statement, sa.sql.Insert):
+    def fail_second_insert(connection, cursor, statement, *args) -> None:
+        """Runs after the driver executed a statement, inside the chunk's transaction."""
+        if statement.lstrip().upper().startswith("INSERT"):
             with lock:
                 state["inserts"] += 1
                 fail = state["inserts"] == 2
@@ -39,14 +39,14 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
                     state["failed"] = current.ids
             if fail:  # the chunk's rows are in the table, uncommitted
                 raise OSError(28, "No space left on device")
-        return result
 
     monkeypatch.setattr(sql_store.SqlExecutionRepository, "_write", remember_chunk)
-    monkeypatch.setattr(sa.engine.Connection, "execute", failing_execute)
+    sa.event.listen(repository.engine, "after_cursor_execute", fail_second_insert)
     rows = [row(n) for n in range(chunk_rows * 4)]
     with pytest.raises(StorageError, match="No space left on device"):
         repository.add_many(rows)
     monkeypatch.undo()
+    sa.event.remove(repository.engine, "after_cursor_execute", fail_second_insert)
     stored = {record.task_id for record in repository.list(limit=1000)}
     assert state["failed"] and not stored & state["failed"]  # nothing of the failed chunk
     assert stored and len(stored) % chunk_rows == 0  # only whole chunks

@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from learning_store.schema import COLUMN_NAMES, executions
 
@@ -69,6 +70,16 @@ STORED_AMONG_ASKED = sa.select(executions.c.task_id).where(
 """The registered task_ids that are stored."""
 
 
+@lru_cache(maxsize=32)
+def compiled(statement: sa.Executable, dialect: Dialect) -> str:
+    """The SQL of a parameter-free statement, compiled once per dialect.
+
+    duckdb-engine switches SQLAlchemy's statement cache off, so executing the statement
+    object would compile the 27-column INSERT ... SELECT again for every chunk (~0.4 ms).
+    """
+    return str(statement.compile(dialect=dialect))
+
+
 @contextmanager
 def registered(connection: Connection, name: str, table: pa.Table) -> Iterator[None]:
     """Make `table` queryable as `name` on this connection for the duration of the block."""
@@ -84,7 +95,8 @@ def stored_ids(connection: Connection, task_ids: list[UUID]) -> set[UUID]:
     """Which of these task_ids are stored, in one query however many there are."""
     asked = pa.table({"task_id": pa.array([key.bytes for key in task_ids], pa.uuid())})
     with registered(connection, IDS_VIEW, asked):
-        return set(connection.execute(STORED_AMONG_ASKED).scalars())
+        sql = compiled(STORED_AMONG_ASKED, connection.dialect)
+        return set(connection.exec_driver_sql(sql).scalars())
 
 
 def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
@@ -99,7 +111,9 @@ def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
             statement = NEW_ROWS_ONLY if attempt == 0 else SKIP_CONFLICTS
             try:
                 with connection.begin():
-                    return connection.execute(statement).rowcount
+                    return connection.exec_driver_sql(
+                        compiled(statement, connection.dialect)
+                    ).rowcount
             except sa.exc.DBAPIError as exc:
                 if not is_write_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
                     raise

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.repository.duckdb_bulk import compiled
 from learning_store.repository.vector_index import VectorIndex
 from learning_store.schema import executions
 from learning_store.similarity import StreamingTopK
@@ -37,15 +38,14 @@ _STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
 
 def table_stamp(connection: Connection) -> Stamp:
     """The table's current version stamp."""
-    count, newest = connection.execute(_STAMP).one()
+    count, newest = connection.exec_driver_sql(compiled(_STAMP, connection.dialect)).one()
     return int(count), newest
 
 
 def load_index(connection: Connection) -> VectorIndex:
     """Every stored embedding, read as one Arrow table (no per-number Python conversion)."""
     raw: Any = connection.connection.driver_connection
-    query = str(_INDEXED.compile(dialect=connection.dialect))  # a constant, parameter-free select
-    table: pa.Table = raw.sql(query).to_arrow_table()
+    table: pa.Table = raw.sql(compiled(_INDEXED, connection.dialect)).to_arrow_table()
     index = VectorIndex()
     if table.num_rows:
         vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
