@@ -58,8 +58,7 @@ assert tuple(ARROW_SCHEMA.names) == COLUMN_NAMES
 
 _ENCODED = {"task_id", "error_type", "metadata", "embedding", "uploaded_at"}
 _PLAIN = tuple(name for name in COLUMN_NAMES if name not in _ENCODED)
-_plain_values = operator.itemgetter(*_PLAIN)
-"""One C-level call per record (on its field dict) for the columns Arrow takes as they are."""
+_PLAIN_VALUE = {name: operator.itemgetter(name) for name in _PLAIN}
 _field_dict = operator.attrgetter("__dict__")
 
 
@@ -84,10 +83,11 @@ def records_to_arrow(
             else pa.repeat(pa.scalar(uploaded_at, _UTC_MICROS), len(records))
         ),
     }
-    rows = list(map(_plain_values, map(_field_dict, records)))
-    plain = zip(*rows, strict=True) if rows else ((),) * len(_PLAIN)
-    for name, values in zip(_PLAIN, plain, strict=True):
-        columns[name] = pa.array(values, ARROW_SCHEMA.field(name).type)
+    # One list per column, filled by C-level getters on the field dicts: as fast as one
+    # tuple per record, and it leaves the garbage collector 22 objects to count, not 1,000.
+    fields = list(map(_field_dict, records))
+    for name, value_of in _PLAIN_VALUE.items():
+        columns[name] = pa.array(list(map(value_of, fields)), ARROW_SCHEMA.field(name).type)
     return pa.Table.from_arrays([columns[name] for name in COLUMN_NAMES], schema=ARROW_SCHEMA)
 
 
