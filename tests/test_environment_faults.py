@@ -98,25 +98,23 @@ def test_a_data_directory_that_is_a_file_is_a_clear_error(tmp_path: Path) -> Non
     assert result.exit_code == 1 and "Traceback" not in result.output
 
 
-def test_a_simulated_full_disk_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_simulated_full_disk_everywhere(tmp_path: Path) -> None:
     """The same promise where mounting is impossible: the OS error, mid-write, inside the chunk."""
     url = f"duckdb:///{tmp_path / 'sim.db'}"
     store = create_repository(url)
     store.add_many([row(n) for n in range(50)])
-    real_execute = sa.engine.Connection.execute
 
-    def disk_full(self, statement, *args, **kwargs):
-        result = real_execute(self, statement, *args, **kwargs)
-        if isinstance(statement, sa.sql.Insert):
+    def disk_full(connection, cursor, statement, *args) -> None:
+        """Runs after the driver executed a statement, inside its transaction."""
+        if statement.lstrip().upper().startswith("INSERT"):
             raise OSError(28, "No space left on device")
-        return result
 
-    monkeypatch.setattr(sa.engine.Connection, "execute", disk_full)
+    sa.event.listen(store.engine, "after_cursor_execute", disk_full)
     with pytest.raises(StorageError, match="disk is full"):
         store.add_many([row(100 + n) for n in range(50)])
     with pytest.raises(StorageError, match="disk is full"):
         store.add(row(999))
-    monkeypatch.undo()
+    sa.event.remove(store.engine, "after_cursor_execute", disk_full)
     assert store.count() == 50
     assert store.add_many([row(100 + n) for n in range(50)]).stored == 50  # a retry just works
     store.close()
