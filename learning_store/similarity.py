@@ -35,22 +35,32 @@ SCORE_DECIMALS = 6
 between numpy and SQL never reorders results; ties go to the larger task_id."""
 
 
+ROUNDING_SLACK = 1e-6
+"""More than rounding to SCORE_DECIMALS can move a score (5e-7), float32 error included."""
+
+
 def top_matches(
     scores: np.ndarray, task_ids: Sequence[UUID], limit: int, threshold: float
 ) -> list[tuple[int, float]]:
     """(row, score) pairs ranked like the SQL stores rank them, at most `limit` of them.
 
     Rank: score rounded to SCORE_DECIMALS descending, then task_id descending; rows whose
-    rounded score is below `threshold` are left out.
+    rounded score is below `threshold` are left out. Only rows within ROUNDING_SLACK of
+    the limit-th best raw score can make the cut, so only those are rounded and sorted.
     """
     if limit <= 0 or scores.size == 0:
         return []
-    rounded = np.round(scores.astype(np.float64), SCORE_DECIMALS)
-    eligible = np.flatnonzero(rounded >= threshold)
-    if eligible.size > limit:  # keep everything tied with the limit-th best, then sort
-        kth = -np.partition(-rounded[eligible], limit - 1)[limit - 1]
-        eligible = eligible[rounded[eligible] >= kth]
-    ranked = sorted(eligible.tolist(), key=lambda row: ranking_key(scores[row], task_ids[row]))
+    floor = threshold
+    if scores.size > limit:
+        floor = max(floor, float(np.partition(scores, scores.size - limit)[scores.size - limit]))
+    candidates = np.flatnonzero(scores >= floor - ROUNDING_SLACK)
+    rounded = np.round(scores[candidates].astype(np.float64), SCORE_DECIMALS)
+    eligible = rounded >= threshold
+    candidates, rounded = candidates[eligible], rounded[eligible]
+    if candidates.size > limit:  # keep everything tied with the limit-th best, then sort
+        kth = -np.partition(-rounded, limit - 1)[limit - 1]
+        candidates = candidates[rounded >= kth]
+    ranked = sorted(candidates.tolist(), key=lambda row: ranking_key(scores[row], task_ids[row]))
     return [(row, float(scores[row])) for row in ranked[:limit]]
 
 
