@@ -7,10 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 from factories import NOW, row, task_uuid, unit_vector
 
 from learning_store import create_repository
 from learning_store.repository.sql_similarity import load_index
+from learning_store.schema import executions
 
 
 def ids(matches) -> list:
@@ -46,6 +48,27 @@ def test_deletes_and_other_connections_trigger_a_rebuild(tmp_path: Path) -> None
     other = create_repository(url)  # a second store on the same file, in this process
     other.add(row(50, embedding=unit_vector(50)))
     assert ids(store.find_similar(unit_vector(50), threshold=0.99)) == [task_uuid(50)]
+    other.close()
+    store.close()
+
+
+def test_rows_deleted_or_written_behind_the_store_back_are_never_served(tmp_path: Path) -> None:
+    """Another store deletes a row the index still holds; raw SQL adds one it never saw."""
+    url = f"duckdb:///{tmp_path / 'behind.db'}"
+    store = create_repository(url)
+    store.add_many([row(n, embedding=unit_vector(n)) for n in range(10)])
+    assert ids(store.find_similar(unit_vector(4), threshold=0.99)) == [task_uuid(4)]
+    other = create_repository(url)
+    assert other.delete([task_uuid(4)]) == 1
+    assert store.find_similar(unit_vector(4), threshold=0.99) == []
+    with store.engine.begin() as connection:  # not through any repository
+        connection.execute(
+            sa.update(executions)
+            .where(executions.c.task_id == task_uuid(5))
+            .values(embedding=unit_vector(77), uploaded_at=NOW + timedelta(days=1))
+        )
+    assert ids(store.find_similar(unit_vector(77), threshold=0.99)) == [task_uuid(5)]
+    assert store.find_similar(unit_vector(5), threshold=0.99) == []
     other.close()
     store.close()
 

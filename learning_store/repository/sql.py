@@ -286,7 +286,12 @@ class SqlExecutionRepository:
             )
             rows = connection.execute(chosen).mappings().all()
         records = {row["task_id"]: _record(row) for row in rows}
-        return [SimilarExecution(records[task_id], score) for task_id, score in ranked]
+        # A row deleted by another connection between the search and the read is left out.
+        return [
+            SimilarExecution(records[task_id], score)
+            for task_id, score in ranked
+            if task_id in records
+        ]
 
     def _forget_index(self) -> None:
         """Drop the vector index after a delete; the next search rebuilds it."""
