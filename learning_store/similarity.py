@@ -91,6 +91,10 @@ class StreamingTopK:
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; all-zero rows stay zero (similarity 0 to everything)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    """Rows scaled to unit length; rows with no direction become zero (similarity 0).
+
+    A row has no direction when it is all zero or so long that its norm overflows float32.
+    """
+    with np.errstate(over="ignore"):  # the overflowing norm is inf, and the row divides to 0
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)

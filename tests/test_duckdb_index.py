@@ -7,11 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from factories import NOW, row, task_uuid, unit_vector
 
 from learning_store import create_repository
 from learning_store.repository.sql_similarity import load_index
+from learning_store.repository.vector_index import VectorIndex
 from learning_store.schema import executions
 
 
@@ -71,6 +73,18 @@ def test_rows_deleted_or_written_behind_the_store_back_are_never_served(tmp_path
     assert store.find_similar(unit_vector(5), threshold=0.99) == []
     other.close()
     store.close()
+
+
+def test_vectors_without_a_direction_score_zero_never_nan() -> None:
+    """Zero, and so large that the dot product overflows float32: like the other backends."""
+    index = VectorIndex()
+    vectors = np.array([[1.0] * 384, [0.0] * 384, [3e38] * 384], dtype=np.float32)
+    index.add([task_uuid(n) for n in range(3)], ["r"] * 3, np.zeros(3, np.int64), vectors)
+    query = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
+    found = index.search(query, repo=None, since=NOW - timedelta(days=1e5), limit=5, threshold=-1)
+    assert [task_id for task_id, _ in found] == [task_uuid(0), task_uuid(2), task_uuid(1)]
+    assert found[0][1] == pytest.approx(1.0) and [score for _, score in found[1:]] == [0.0, 0.0]
+    assert np.array_equal(index.vector(task_uuid(2)), vectors[2])  # kept exactly as stored
 
 
 def test_index_filters_by_repo_and_age(tmp_path: Path) -> None:

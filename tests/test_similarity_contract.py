@@ -93,6 +93,25 @@ def test_rows_without_embedding_are_skipped(store: ExecutionRepository) -> None:
     assert [m.record.task_id for m in found] == [task_uuid(1)]
 
 
+def test_results_carry_the_stored_record_and_degenerate_vectors_score_zero(
+    store: ExecutionRepository,
+) -> None:
+    """An all-zero vector and one whose length overflows float32 have no direction: score 0."""
+    huge = [1e20] * 384
+    store.add_many(
+        [
+            row(0, embedding=vector(TEXTS[0])),
+            row(1, embedding=[0.0] * 384),
+            row(2, embedding=huge),
+        ]
+    )
+    found = store.find_similar(vector(QUERY), threshold=-1.0)
+    assert [m.record.task_id for m in found] == [task_uuid(0), task_uuid(2), task_uuid(1)]
+    assert [m.similarity for m in found[1:]] == [0.0, 0.0]
+    for match in found:
+        assert match.record == store.get(match.record.task_id)  # embedding bit for bit
+
+
 def test_query_vector_is_checked(store: ExecutionRepository) -> None:
     with pytest.raises(ValueError, match="384"):
         store.find_similar([0.1, 0.2])
