@@ -164,3 +164,6 @@ def test_any_mix_of_rows_is_fully_accounted_for(store: ExecutionRepository, batc
         stored = store.get(task_id)
         assert stored is not None
         assert stored.stored_fields() == given_record.stored_fields()
+        if stored.embedding is not None:  # search reads rows its own way: the same record
+            found = store.find_similar(stored.embedding, limit=1000, days_back=10**5, threshold=-1)
+            assert stored in [match.record for match in found]

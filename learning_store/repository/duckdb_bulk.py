@@ -72,10 +72,11 @@ STORED_AMONG_ASKED = sa.select(executions.c.task_id).where(
 
 @lru_cache(maxsize=32)
 def compiled(statement: sa.Executable, dialect: Dialect) -> str:
-    """The SQL of a parameter-free statement, compiled once per dialect.
+    """The SQL of a statement, compiled once per dialect, for `exec_driver_sql`.
 
     duckdb-engine switches SQLAlchemy's statement cache off, so executing the statement
     object would compile the 27-column INSERT ... SELECT again for every chunk (~0.4 ms).
+    A statement with parameters takes them positionally, in the order they appear.
     """
     return str(statement.compile(dialect=dialect))
 

@@ -41,6 +41,7 @@ from learning_store.repository.sql_similarity import (
     Stamp,
     load_index,
     micros,
+    rows_without_vector,
     streamed_matches,
     table_stamp,
 )
@@ -276,13 +277,15 @@ class SqlExecutionRepository:
                 ranked = index.search(
                     query, repo=repo, since=since, limit=limit, threshold=threshold
                 )
-                rows = _rows_of(connection, [task_id for task_id, _ in ranked], _ALL_BUT_VECTOR)
-                # The index holds each row's embedding exactly as stored: no need to read it.
-                rows = [{**row, "embedding": index.vector(row["task_id"])} for row in rows]
+                rows = rows_without_vector(connection, [task_id for task_id, _ in ranked])
+                for row in rows:  # the index holds each embedding exactly as stored
+                    row["embedding"] = index.vector(row["task_id"])
             else:
                 clauses = _clauses(ExecutionFilter(repo=repo, since=since))
                 ranked = streamed_matches(connection, query, clauses, limit, threshold)
-                rows = _rows_of(connection, [task_id for task_id, _ in ranked], executions.c)
+                chosen = [task_id for task_id, _ in ranked]
+                statement = sa.select(executions).where(executions.c.task_id.in_(chosen))
+                rows = connection.execute(statement).mappings().all() if chosen else []
         records = {row["task_id"]: _record(row) for row in rows}
         # A row deleted by another connection between the search and the read is left out.
         return [
@@ -411,19 +414,6 @@ def _clauses(where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
     if where.until is not None:
         clauses.append(executions.c.timestamp < where.until)
     return clauses
-
-
-_ALL_BUT_VECTOR = [column for column in executions.c if column.name != "embedding"]
-
-
-def _rows_of(
-    connection: Connection, task_ids: builtins.list[UUID], columns: Iterable[sa.Column[Any]]
-) -> builtins.list[Any]:
-    """These columns of the rows with these task_ids, as mappings (none for no ids)."""
-    if not task_ids:
-        return []
-    statement = sa.select(*columns).where(executions.c.task_id.in_(task_ids))
-    return builtins.list(connection.execute(statement).mappings())
 
 
 def _row(record: ExecutionRecord, uploaded_at: datetime) -> dict[str, Any]:
