@@ -43,6 +43,7 @@ def table_stamp(connection: Connection) -> Stamp:
 
 
 _WITHOUT_VECTOR = [column for column in executions.c if column.name != "embedding"]
+_WITHOUT_VECTOR_NAMES = [column.name for column in _WITHOUT_VECTOR]
 _ROWS_BY_ID = sa.select(*_WITHOUT_VECTOR).where(
     executions.c.task_id.in_(
         sa.select(sa.func.unnest(sa.cast(sa.bindparam("task_ids"), sa.ARRAY(sa.Uuid()))))
@@ -61,8 +62,7 @@ def rows_without_vector(connection: Connection, task_ids: Sequence[UUID]) -> lis
         return []
     sql = compiled(_ROWS_BY_ID, connection.dialect)
     result = connection.exec_driver_sql(sql, ([str(task_id) for task_id in task_ids],))
-    names = [column.name for column in _WITHOUT_VECTOR]
-    return [dict(zip(names, values, strict=True)) for values in result]
+    return [dict(zip(_WITHOUT_VECTOR_NAMES, values, strict=True)) for values in result]
 
 
 def load_index(connection: Connection) -> VectorIndex:
