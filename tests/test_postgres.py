@@ -113,6 +113,46 @@ def test_four_processes_with_overlapping_batches_store_each_record_once(database
         assert repository.count() == distinct
 
 
+RANDOM_WRITER = textwrap.dedent(
+    """
+    import random, sys
+    sys.path.insert(0, {tests!r})
+    from factories import row
+    from learning_store import create_repository
+    rng = random.Random(int(sys.argv[1]))
+    repository = create_repository({url!r})
+    stored, seen = 0, set()
+    for _ in range(8):
+        numbers = rng.sample(range(3000), 100)
+        seen.update(numbers)
+        stored += repository.add_many(row(n) for n in numbers).stored
+    print(stored, " ".join(map(str, sorted(seen))), flush=True)
+    repository.close()
+    """
+)
+
+
+def test_processes_with_random_overlapping_ids_store_each_once(database: str) -> None:
+    """Six processes, batches drawn at random from one pool of 3,000 ids: no error, no twin."""
+    create_repository(database).close()
+    script = RANDOM_WRITER.format(tests=str(Path(__file__).parent), url=database)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(6)
+    ]
+    outputs = [writer.communicate(timeout=300) for writer in writers]
+    assert all(writer.returncode == 0 for writer in writers), [err for _, err in outputs]
+    stored = sum(int(out.split()[0]) for out, _ in outputs)
+    distinct = {int(n) for out, _ in outputs for n in out.split()[1:]}
+    with create_repository(database) as repository:
+        assert stored == repository.count() == len(distinct)
+
+
 def test_concurrent_first_open_of_an_empty_database_migrates_once(database: str) -> None:
     errors: list[BaseException] = []
 

@@ -6,9 +6,11 @@ column (~5x faster than binding 1,000 parameters: 3.3 ms against 17 ms).
 
 Rows already stored are skipped by an anti-join (`WHERE NOT EXISTS`), which measured ~6x
 cheaper than DuckDB's `ON CONFLICT DO NOTHING` machinery (3 ms against 18 ms per 2,000
-rows) and stays flat as the table grows. Every DuckDB write in this process goes through
-the repository's lock, so the anti-join sees every committed row; if another connection
-in the process still wins a race, the caller retries the chunk with `SKIP_CONFLICTS`.
+rows) and stays flat as the table grows. Every write of ours to a DuckDB file first claims
+its task_ids in the file's `WriteGate`, so no other transaction of this process holding
+one of them is still in flight and the anti-join sees every such row committed. The retry
+with `SKIP_CONFLICTS` remains for writers outside the gate (a raw DuckDB connection of the
+host application in the same process).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ IDS_VIEW = "_learning_store_ids"
 """Name the looked-up task_ids are registered under."""
 
 CONFLICT_ATTEMPTS = 6
-"""Tries per chunk when another connection in this process writes the same rows at once."""
+"""Tries per chunk when a connection outside the write gate writes the same rows at once."""
 
 _CAST = {"metadata"}
 """Columns sent as text that DuckDB must cast explicitly (JSON); task_id arrives as UUID."""

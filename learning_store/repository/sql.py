@@ -46,6 +46,7 @@ from learning_store.repository.sql_similarity import (
     table_stamp,
 )
 from learning_store.repository.vector_index import VectorIndex
+from learning_store.repository.write_gate import WriteGate, gate_for_file
 from learning_store.schema import equals, executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
@@ -101,7 +102,10 @@ class SqlExecutionRepository:
         self._closed = False
         self._index: VectorIndex | None = None  # DuckDB only: loaded on the first search
         self._index_stamp: Stamp | None = None
-        with self._connection("check the schema") as connection:
+        path = duckdb_path(self._engine.url) if self.dialect == "duckdb" else None
+        self._gate: WriteGate | None = None if path is None else gate_for_file(path)
+        """DuckDB files only: keeps overlapping writers of this process from colliding."""
+        with self._exclusively(), self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
         if self.parallel_writes > 1:
             self._warm_pool()
@@ -152,7 +156,8 @@ class SqlExecutionRepository:
 
     def _insert_new(self, chunk: _Chunk) -> int:
         """Write a chunk's records not yet stored in one transaction; return how many."""
-        with self._guard(), translated_errors(self._url, "store executions"):
+        claimed = self._claiming(record.task_id for record in chunk.records)
+        with self._guard(), claimed, translated_errors(self._url, "store executions"):
             written = self._write(chunk)
             self._index_written(chunk.records, written, chunk.uploaded_at)
         return written
@@ -198,7 +203,7 @@ class SqlExecutionRepository:
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
-        with self._transaction("delete old executions") as connection:
+        with self._exclusively(), self._transaction("delete old executions") as connection:
             self._forget_index()
             statement = sa.delete(executions).where(*_clauses(where))
             return connection.execute(statement).rowcount
@@ -367,7 +372,7 @@ class SqlExecutionRepository:
         """Delete these task_ids in one transaction; return how many existed."""
         keys = [UUID(str(key)) for key in task_ids]
         deleted = 0
-        with self._transaction("delete executions") as connection:
+        with self._exclusively(), self._transaction("delete executions") as connection:
             self._forget_index()
             for start in range(0, len(keys), 1000):
                 statement = sa.delete(executions).where(
@@ -399,6 +404,14 @@ class SqlExecutionRepository:
     def _transaction(self, action: str) -> Iterator[Connection]:
         with self._guard(), translated_errors(self._url, action), self._engine.begin() as conn:
             yield conn
+
+    def _claiming(self, task_ids: Iterable[UUID]) -> contextlib.AbstractContextManager[None]:
+        """Hold these task_ids in the file's write gate (DuckDB files; a no-op elsewhere)."""
+        return nullcontext() if self._gate is None else self._gate.claim(set(task_ids))
+
+    def _exclusively(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the file's whole write gate, for writes whose rows are not known in advance."""
+        return nullcontext() if self._gate is None else self._gate.exclusive()
 
     def _guard(self) -> threading.RLock | nullcontext[None]:
         if self._closed:
