@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -24,7 +23,26 @@ from pydantic import (
     field_validator,
 )
 
+from learning_store.results import (
+    BatchResult,
+    PoolPerformance,
+    RejectedRecord,
+    SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
+)
 from learning_store.vectors import Vector
+
+__all__ = [  # the result types live in `results`; importing them from here keeps working
+    "BatchResult",
+    "PoolPerformance",
+    "RejectedRecord",
+    "SimilarExecution",
+    "SolutionPattern",
+    "StoreStats",
+    "TierPerformance",
+]
 
 EMBEDDING_DIMENSION = 384
 """Length of every stored embedding (all-MiniLM-L6-v2); the schema declares FLOAT[384]."""
@@ -230,44 +248,6 @@ class ExecutionRecord(BaseModel):
         return self.model_dump(exclude={"uploaded_at"})
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedRecord:
-    """A row of a batch that was not stored, with its position in the input and why."""
-
-    index: int
-    task_id: UUID | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Outcome of a batch: every input row is stored, a duplicate, or rejected."""
-
-    stored: int = 0
-    duplicates: int = 0
-    rejected: list[RejectedRecord] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        """Number of input rows accounted for."""
-        return self.stored + self.duplicates + len(self.rejected)
-
-    def __add__(self, other: BatchResult) -> BatchResult:
-        return BatchResult(
-            self.stored + other.stored,
-            self.duplicates + other.duplicates,
-            [*self.rejected, *other.rejected],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SimilarExecution:
-    """A past execution and its cosine similarity to the query (1.0 is identical)."""
-
-    record: ExecutionRecord
-    similarity: float
-
-
 def rejection_reason(error: ValidationError) -> str:
     """One readable line per broken rule: 'field: what is wrong (got value)'."""
     parts = []
@@ -306,65 +286,3 @@ def task_id_of(raw: Any) -> UUID | None:
         return UUID(str(value)) if value is not None else None
     except ValueError:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class TierPerformance:
-    """How one model tier did on one task type in one repo on one UTC day.
-
-    Costs are `actual_cost` where known, else `cost_estimate`; p95 is the continuous
-    (interpolated) 95th percentile of duration; avg_quality is None when no row had a score.
-    """
-
-    repo: str
-    model_tier: str
-    task_type: str
-    day: date
-    total: int
-    successful: int
-    success_rate: float
-    avg_duration: float
-    p95_duration: float
-    avg_cost: float
-    avg_quality: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class PoolPerformance:
-    """How one worker pool did in one repo during one UTC hour (`hour` is its start)."""
-
-    pool_type: str
-    repo: str
-    hour: datetime
-    total: int
-    successful: int
-    success_rate: float
-    avg_duration: float
-    avg_cost: float
-
-
-@dataclass(frozen=True, slots=True)
-class SolutionPattern:
-    """A solution summary that recurs in a repo, with how often it worked."""
-
-    solution_summary: str
-    repo: str
-    task_types: list[str]
-    usage_count: int
-    success_count: int
-    success_rate: float
-    avg_quality: float | None
-    first_seen: datetime
-    last_seen: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    """Size and span of a store; `size_bytes` is None where nothing is on disk."""
-
-    total: int
-    oldest: datetime | None
-    newest: datetime | None
-    per_repo: dict[str, int]
-    without_embedding: int
-    size_bytes: int | None
