@@ -42,8 +42,8 @@ async def main() -> None:
         query = "database query is too slow"
         print(f"\nPast executions similar to {query!r}:")
         for match in await db.find_similar_executions(query, limit=3, threshold=0.2):
-            done = match.record
-            print(f"  {match.similarity:.2f}  {done.task_description}  ->  {done.solution_summary}")
+            summary = match["solution_summary"]
+            print(f"  {match['similarity']:.2f}  {match['task_description']}  ->  {summary}")
 
 
 if __name__ == "__main__":

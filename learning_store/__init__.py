@@ -15,6 +15,7 @@ from learning_store.errors import (
     DatabaseLockedError,
     DatabaseUnavailableError,
     EmbeddingsUnavailableError,
+    InitializationError,
     LearningStoreError,
     NotInitializedError,
     SchemaError,
@@ -23,11 +24,13 @@ from learning_store.errors import (
     TelemetryClosedError,
     UnknownSchemaRevisionError,
 )
+from learning_store.feedback import Feedback
 from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
     ErrorType,
     ExecutionRecord,
+    FeedbackResult,
     PoolPerformance,
     RejectedRecord,
     SimilarExecution,
@@ -42,7 +45,7 @@ from learning_store.repository import (
     create_repository,
 )
 from learning_store.service import LearningDatabase
-from learning_store.telemetry import RoutingTelemetry, TelemetryStats
+from learning_store.telemetry import MessageBus, RoutingTelemetry, TelemetryCapture, TelemetryStats
 
 __all__ = [
     "EMBEDDING_DIMENSION",
@@ -56,11 +59,15 @@ __all__ = [
     "ErrorType",
     "ExecutionRecord",
     "ExecutionRepository",
+    "Feedback",
+    "FeedbackResult",
     "HashingEmbedder",
     "InMemoryExecutionRepository",
+    "InitializationError",
     "LearningConfig",
     "LearningDatabase",
     "LearningStoreError",
+    "MessageBus",
     "NotInitializedError",
     "PoolPerformance",
     "RejectedRecord",
@@ -73,6 +80,7 @@ __all__ = [
     "SqlExecutionRepository",
     "StorageError",
     "StoreStats",
+    "TelemetryCapture",
     "TelemetryClosedError",
     "TelemetryStats",
     "TierPerformance",

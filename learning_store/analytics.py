@@ -57,6 +57,17 @@ def _mean_or_none(values: list[float]) -> float | None:
     return fmean(values) if values else None
 
 
+def acceptance_rate(records: list[ExecutionRecord]) -> float | None:
+    """Share accepted among the records with user feedback; None when none has any."""
+    answers = [r.user_accepted for r in records if r.user_accepted is not None]
+    return sum(answers) / len(answers) if answers else None
+
+
+def average_rating(records: list[ExecutionRecord]) -> float | None:
+    """Mean user rating over the rated records; None when none is rated."""
+    return _mean_or_none([r.user_rating for r in records if r.user_rating is not None])
+
+
 def tier_performance(records: Iterable[ExecutionRecord]) -> list[TierPerformance]:
     """Per repo, model tier, task type and UTC day; newest day first."""
     rows = []
@@ -78,6 +89,8 @@ def tier_performance(records: Iterable[ExecutionRecord]) -> list[TierPerformance
                 p95_duration=continuous_percentile(durations, 0.95),
                 avg_cost=fmean(cost_of(record) for record in group),
                 avg_quality=_mean_or_none(qualities),
+                acceptance_rate=acceptance_rate(group),
+                avg_rating=average_rating(group),
             )
         )
     rows.sort(key=lambda row: (-row.day.toordinal(), row.repo, row.model_tier, row.task_type))
@@ -104,6 +117,8 @@ def pool_performance(records: Iterable[ExecutionRecord]) -> list[PoolPerformance
                 success_rate=successful / len(group),
                 avg_duration=fmean(record.duration_seconds for record in group),
                 avg_cost=fmean(cost_of(record) for record in group),
+                acceptance_rate=acceptance_rate(group),
+                avg_rating=average_rating(group),
             )
         )
     rows.sort(key=lambda row: (-row.hour.timestamp(), row.pool_type, row.repo))

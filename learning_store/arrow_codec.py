@@ -73,7 +73,7 @@ def records_to_arrow(
     columns: dict[str, pa.Array] = {
         "task_id": pa.array([record.task_id.bytes for record in records], pa.uuid()),
         "error_type": pa.array(
-            [None if r.error_type is None else r.error_type.value for r in records], pa.string()
+            [None if r.error_type is None else str(r.error_type) for r in records], pa.string()
         ),
         "metadata": _metadata_array(records),
         "embedding": _embedding_array(records),

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.schema import TABLE_NAME, executions, metadata
+from learning_store.views import VIEW_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,37 @@ def postgresql_differences(connection: Connection) -> list[str]:
     return [repr(diff) for diff in compare_metadata(context, metadata)]
 
 
+def view_differences(connection: Connection) -> list[str]:
+    """Documented views that are missing or whose columns differ from `views.VIEW_COLUMNS`."""
+    columns = sa.table(
+        "columns",
+        sa.column("table_name"),
+        sa.column("column_name"),
+        sa.column("ordinal_position"),
+        sa.column("table_schema"),
+        schema="information_schema",
+    )
+    query = (
+        sa.select(columns.c.table_name, columns.c.column_name)
+        .where(columns.c.table_name.in_(list(VIEW_COLUMNS)))
+        .where(columns.c.table_schema == sa.func.current_schema())
+        .order_by(columns.c.table_name, columns.c.ordinal_position)
+    )
+    found: dict[str, list[str]] = {}
+    for view, column in connection.execute(query):
+        found.setdefault(view, []).append(column)
+    problems = []
+    for view, expected in VIEW_COLUMNS.items():
+        actual = tuple(found.get(view, ()))
+        if not actual:
+            problems.append(f"view expected but not found: {view}")
+        elif actual != expected:
+            problems.append(f"view {view} has columns {list(actual)}, expected {list(expected)}")
+    return problems
+
+
 def schema_differences(connection: Connection) -> list[str]:
     """Differences between the connected database and `schema`, for either SQL backend."""
     if connection.dialect.name == "duckdb":
-        return duckdb_differences(connection)
-    return postgresql_differences(connection)
+        return duckdb_differences(connection) + view_differences(connection)
+    return postgresql_differences(connection) + view_differences(connection)

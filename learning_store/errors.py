@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-class LearningStoreError(Exception):
-    """Base class: catch this to handle any failure of the store itself."""
+class LearningStoreError(RuntimeError):
+    """Base class: catch this to handle any failure of the store itself.
+
+    It derives from `RuntimeError` because the system learning_store replaces documented
+    `RuntimeError` for its failures, and code written for it catches that.
+    """
 
 
 class ConfigurationError(LearningStoreError, ValueError):
@@ -41,6 +45,10 @@ class EmbeddingsUnavailableError(LearningStoreError):
 
 class TelemetryClosedError(LearningStoreError):
     """A record arrived after `RoutingTelemetry.shutdown()`."""
+
+
+class InitializationError(LearningStoreError):
+    """`LearningDatabase.initialize()` failed for a reason that is not already ours."""
 
 
 class NotInitializedError(LearningStoreError):

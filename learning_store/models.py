@@ -20,11 +20,12 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     WithJsonSchema,
-    field_validator,
+    model_validator,
 )
 
 from learning_store.results import (
     BatchResult,
+    FeedbackResult,
     PoolPerformance,
     RejectedRecord,
     SimilarExecution,
@@ -36,6 +37,7 @@ from learning_store.vectors import Vector
 
 __all__ = [  # the result types live in `results`; importing them from here keeps working
     "BatchResult",
+    "FeedbackResult",
     "PoolPerformance",
     "RejectedRecord",
     "SimilarExecution",
@@ -61,7 +63,7 @@ MAX_INT64 = 2**63 - 1
 
 
 class ErrorType(StrEnum):
-    """Why an execution failed."""
+    """The known reasons an execution failed; other short labels are kept verbatim."""
 
     TIMEOUT = "timeout"
     QUALITY_GATE = "quality_gate"
@@ -91,6 +93,31 @@ def _require_utf8(text: str) -> None:
 def _checked_optional_text(value: str | None) -> str | None:
     """Like `_checked_text`, but None stays None."""
     return None if value is None else _checked_text(value)
+
+
+def _checked_description(value: str) -> str:
+    """Any text without NUL characters, empty included: the original stored empty prompts."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\x00)")
+    _require_utf8(value)
+    return value
+
+
+_KNOWN_ERROR_TYPES = {member.value: member for member in ErrorType}
+
+
+def _error_label(value: Any) -> ErrorType | str | None:
+    """A known error type (any case) as its `ErrorType`; any other short label verbatim."""
+    if value is None or isinstance(value, ErrorType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as 'timeout' or 'rate_limit', or None")
+    known = _KNOWN_ERROR_TYPES.get(value.strip().lower())
+    if known is not None:
+        return known
+    if len(value) > MAX_LABEL_LENGTH:
+        raise ValueError(f"must be at most MAX_LABEL_LENGTH={MAX_LABEL_LENGTH} characters")
+    return _checked_text(value)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -166,8 +193,8 @@ def _checked_metadata(value: dict[str, Any]) -> dict[str, Any]:
 Label = Annotated[
     str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(_checked_text)
 ]
-Text = Annotated[
-    str, Field(min_length=1, max_length=MAX_TEXT_LENGTH), AfterValidator(_checked_text)
+Description = Annotated[
+    str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_checked_description)
 ]
 OptionalLabel = Annotated[
     str | None,
@@ -189,8 +216,10 @@ class ExecutionRecord(BaseModel):
 
     Validation enforces every rule a stored row obeys, so any record that exists is storable.
     `uploaded_at` is set by the store when the row is written; it is ignored on input.
-    Round trip: `model_dump()` / `model_validate()` and `model_dump_json()` /
-    `model_validate_json()`.
+    A keyword that is not a field is kept in `metadata` under its own name (an explicit
+    metadata key of the same name wins), so a record from a newer router is never lost.
+    Round trip: `model_dump()` / `model_validate()`, `model_dump_json()` /
+    `model_validate_json()`, and the original system's `to_dict()` / `from_dict()`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -198,7 +227,7 @@ class ExecutionRecord(BaseModel):
     task_id: UUID = Field(default_factory=uuid4)
     timestamp: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
     task_type: Label
-    task_description: Text
+    task_description: Description
     repo: Label
     file_count: int = Field(default=0, ge=0, le=MAX_INT32)
     estimated_tokens: int = Field(default=0, ge=0, le=MAX_INT64)
@@ -212,7 +241,12 @@ class ExecutionRecord(BaseModel):
     quality_score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     cost_estimate: NonNegative = 0.0
     actual_cost: OptionalNonNegative = None
-    error_type: ErrorType | None = None
+    error_type: Annotated[
+        ErrorType | str | None,
+        PlainValidator(_error_label),
+        PlainSerializer(lambda label: None if label is None else str(label)),
+        WithJsonSchema({"type": ["string", "null"]}),
+    ] = None
     error_message: OptionalText = None
     user_accepted: bool | None = None
     user_rating: int | None = Field(default=None, ge=1, le=5)
@@ -230,11 +264,55 @@ class ExecutionRecord(BaseModel):
     )
     uploaded_at: UtcDatetime | None = None
 
-    @field_validator("error_type", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _error_type_names(cls, value: Any) -> Any:
-        """Accept error types case-insensitively ('Timeout' is 'timeout')."""
-        return value.strip().lower() if isinstance(value, str) else value
+    def _unknown_fields_into_metadata(cls, data: Any) -> Any:
+        """Keep keywords that are not fields in `metadata`; NULL metadata reads as {}."""
+        if not isinstance(data, Mapping):
+            return data
+        if _FIELD_NAMES.issuperset(data) and data.get("metadata", {}) is not None:
+            return data
+        unknown = [key for key in data if key not in _FIELD_NAMES]
+        values = {key: value for key, value in data.items() if key in _FIELD_NAMES}
+        metadata = data.get("metadata")
+        if metadata is None:
+            metadata = {}
+        if unknown and isinstance(metadata, Mapping):
+            metadata = {**{str(key): data[key] for key in unknown}, **metadata}
+        values["metadata"] = metadata
+        return values
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutionRecord:
+        """A record from a mapping of its fields (the original system's name for validation)."""
+        return cls.model_validate(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready values: ids and times as strings, embedding as a list."""
+        return self.model_dump(mode="json")
+
+    def calculate_embedding_content(self) -> str:
+        """The original system's embedding text: type, description, repo, tier, pool, topology.
+
+        learning_store embeds `embedding_text()` instead (it adds the solution summary,
+        which is what makes a past execution useful to find).
+        """
+        parts = [self.task_type, self.task_description, self.repo, self.model_tier, self.pool_type]
+        if self.swarm_topology:
+            parts.append(self.swarm_topology)
+        return " | ".join(parts)
+
+    def calculate_prediction_error(self) -> dict[str, float]:
+        """How far the actual cost was from the router's estimate (0 when either is unknown).
+
+        `cost_error_abs` is actual - estimate; `cost_error_pct` is |actual - estimate| /
+        estimate x 100, and 0 when the estimate is 0.
+        """
+        if self.actual_cost is None:
+            return {"cost_error_pct": 0.0, "cost_error_abs": 0.0}
+        difference = self.actual_cost - self.cost_estimate
+        percent = abs(difference) / self.cost_estimate * 100 if self.cost_estimate else 0.0
+        return {"cost_error_pct": percent, "cost_error_abs": difference}
 
     def embedding_text(self) -> str:
         """The text whose embedding represents this execution in semantic search."""
@@ -246,6 +324,9 @@ class ExecutionRecord(BaseModel):
     def stored_fields(self) -> dict[str, Any]:
         """The fields that define the row, without `uploaded_at` (which the store sets)."""
         return self.model_dump(exclude={"uploaded_at"})
+
+
+_FIELD_NAMES = frozenset(ExecutionRecord.model_fields)
 
 
 def rejection_reason(error: ValidationError) -> str:

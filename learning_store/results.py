@@ -1,10 +1,15 @@
-"""Results the stores return: batch outcomes, similar executions and analytics rows."""
+"""Results the stores return: batch outcomes, similar executions and analytics rows.
+
+Each result is typed; `to_dict()` gives the shape the original system documented (its key
+names, JSON-ready values: ids and times as strings), which is what the compatibility
+methods of `LearningDatabase` (`find_similar_executions`, `get_*`) return.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 if TYPE_CHECKING:
@@ -48,6 +53,23 @@ class SimilarExecution:
     record: ExecutionRecord
     similarity: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The original system's search result: the row's key fields and `similarity`."""
+        record = self.record
+        return {
+            "task_id": str(record.task_id),
+            "timestamp": record.timestamp.isoformat(),
+            "task_type": record.task_type,
+            "repo": record.repo,
+            "model_tier": record.model_tier,
+            "pool_type": record.pool_type,
+            "success": record.success,
+            "duration_seconds": record.duration_seconds,
+            "quality_score": record.quality_score,
+            "task_description": record.task_description,
+            "solution_summary": record.solution_summary,
+            "similarity": self.similarity,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +91,28 @@ class TierPerformance:
     p95_duration: float
     avg_cost: float
     avg_quality: float | None
+    acceptance_rate: float | None = None
+    """Share of the rows with user feedback that the user accepted (None: no feedback)."""
+    avg_rating: float | None = None
+    """Mean user rating, 1-5, over the rated rows (None: no ratings)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The original's `tier_performance_mv` row (plus success and feedback rates)."""
+        return {
+            "repo": self.repo,
+            "model_tier": self.model_tier,
+            "task_type": self.task_type,
+            "date": self.day.isoformat(),
+            "total_executions": self.total,
+            "successful_count": self.successful,
+            "avg_duration": self.avg_duration,
+            "avg_cost": self.avg_cost,
+            "avg_quality": self.avg_quality,
+            "p95_duration": self.p95_duration,
+            "success_rate": self.success_rate,
+            "acceptance_rate": self.acceptance_rate,
+            "avg_rating": self.avg_rating,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +127,25 @@ class PoolPerformance:
     success_rate: float
     avg_duration: float
     avg_cost: float
+    acceptance_rate: float | None = None
+    """Share of the rows with user feedback that the user accepted (None: no feedback)."""
+    avg_rating: float | None = None
+    """Mean user rating, 1-5, over the rated rows (None: no ratings)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The original's `pool_performance_mv` row (plus feedback rates)."""
+        return {
+            "pool_type": self.pool_type,
+            "repo": self.repo,
+            "hour": self.hour.isoformat(),
+            "total_tasks": self.total,
+            "successful_tasks": self.successful,
+            "avg_duration": self.avg_duration,
+            "avg_cost": self.avg_cost,
+            "success_rate": self.success_rate,
+            "acceptance_rate": self.acceptance_rate,
+            "avg_rating": self.avg_rating,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +162,20 @@ class SolutionPattern:
     first_seen: datetime
     last_seen: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        """The original's `solution_patterns_mv` row."""
+        return {
+            "solution_summary": self.solution_summary,
+            "repo": self.repo,
+            "task_types": list(self.task_types),
+            "usage_count": self.usage_count,
+            "success_count": self.success_count,
+            "avg_quality": self.avg_quality,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "success_rate": self.success_rate,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class StoreStats:
@@ -110,3 +187,14 @@ class StoreStats:
     per_repo: dict[str, int]
     without_embedding: int
     size_bytes: int | None
+    invalid_rows: int = 0
+    """Rows written by other tools that break a record rule: left out of every read."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """Outcome of a batch of feedback: rows updated, task_ids not stored, rows refused."""
+
+    updated: int = 0
+    unknown: list[UUID] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from learning_store import bootstrap
+from learning_store.archive import PruneResult, prune
 from learning_store.config import LearningConfig
 from learning_store.embeddings import Embedder
 from learning_store.errors import (
     ConfigurationError,
     EmbeddingsUnavailableError,
+    InitializationError,
+    LearningStoreError,
     NotInitializedError,
 )
+from learning_store.feedback import Feedback
 from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
     ExecutionRecord,
+    FeedbackResult,
     PoolPerformance,
     RejectedRecord,
     SimilarExecution,
@@ -31,6 +37,7 @@ from learning_store.models import (
     StoreStats,
     TierPerformance,
 )
+from learning_store.original_api import SOLUTION_PATTERN_DAYS, OriginalApi
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import chunks, to_record, validate_chunk
 from learning_store.vectors import Vector
@@ -41,23 +48,31 @@ EMBEDDING_WINDOW = 1_000
 T = TypeVar("T")
 
 
-class LearningDatabase:
+class LearningDatabase(OriginalApi):
     """Store executions and ask what happened to similar tasks before.
 
     With no `repository`, `initialize()` opens the store named by `database_path` (a DuckDB
-    file) or by `config.database_url`; with no `embedder`, it builds the one the config names.
+    file, or ":memory:") or by `config.database_url`; with no `embedder`, it builds the one
+    the config names. `embedding_model` and `pool_size` override those settings (the pool
+    is PostgreSQL's; a DuckDB file has one writer and keeps its own two connections).
     Objects handed in are the caller's to close; objects built here are closed by `close()`.
+    The original system's documented calls (`find_similar_executions`, `get_*`,
+    `cleanup_old_executions`) return plain dicts; see `learning_store.original_api`.
     """
 
     def __init__(
         self,
         database_path: str | Path | None = None,
+        embedding_model: str | None = None,
+        pool_size: int | None = None,
         *,
         repository: ExecutionRepository | None = None,
         embedder: Embedder | None = None,
         config: LearningConfig | None = None,
     ) -> None:
-        self.config = config or LearningConfig()
+        self.config = _with_overrides(
+            config or LearningConfig(), embedding_model=embedding_model, pool_size=pool_size
+        )
         self._database_path = database_path
         self._repository = repository
         self._embedder = embedder
@@ -68,23 +83,38 @@ class LearningDatabase:
     # Lifecycle --------------------------------------------------------------------------
 
     async def initialize(self) -> None:
-        """Open the store and prepare the embedder (idempotent)."""
+        """Open the store and prepare the embedder (idempotent).
+
+        Raises:
+            LearningStoreError: (a `RuntimeError`) the store or the embedder cannot be used;
+                the subclass says why, for example `SchemaOutOfDateError`.
+        """
         async with self._init_lock:
             if self._initialized:
                 return
-            if self._repository is None:
-                self._repository = await asyncio.to_thread(
-                    bootstrap.build_repository, self._database_path, self.config
-                )
-            if self._embedder is None:
-                self._embedder = bootstrap.build_embedder(self.config)
-            if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
-                raise ConfigurationError(
-                    f"The embedding model gives {self._embedder.dimension}-number vectors but "
-                    f"the store keeps {EMBEDDING_DIMENSION}: choose a {EMBEDDING_DIMENSION}-"
-                    "dimension model with LEARNING_STORE_EMBEDDING_MODEL."
-                )
+            try:
+                await self._open()
+            except LearningStoreError:
+                raise
+            except Exception as exc:
+                raise InitializationError(
+                    f"LearningDatabase could not be initialized: {type(exc).__name__}: {exc}"
+                ) from exc
             self._initialized = True
+
+    async def _open(self) -> None:
+        if self._repository is None:
+            self._repository = await asyncio.to_thread(
+                bootstrap.build_repository, self._database_path, self.config
+            )
+        if self._embedder is None:
+            self._embedder = bootstrap.build_embedder(self.config)
+        if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
+            raise ConfigurationError(
+                f"The embedding model gives {self._embedder.dimension}-number vectors but "
+                f"the store keeps {EMBEDDING_DIMENSION}: choose a {EMBEDDING_DIMENSION}-"
+                "dimension model with LEARNING_STORE_EMBEDDING_MODEL."
+            )
 
     async def close(self) -> None:
         """Close the store if this object opened it (idempotent)."""
@@ -191,9 +221,34 @@ class LearningDatabase:
             result[row] = records[row].model_copy(update={"embedding": Vector(vector)})
         return result
 
+    async def record_feedback(
+        self, task_id: Any, *, accepted: bool | None = None, rating: int | None = None
+    ) -> bool:
+        """Set a stored execution's user feedback; False when the task_id is unknown.
+
+        Raises:
+            ValueError: the rating is not 1-5, or neither value is given.
+        """
+        repository = self.repository
+        return await self._run(
+            lambda: repository.record_feedback(task_id, accepted=accepted, rating=rating)
+        )
+
+    async def record_feedback_many(
+        self, items: Iterable[Feedback | Mapping[str, Any]]
+    ) -> FeedbackResult:
+        """Feedback for many executions: updated count, unknown task_ids, rejected items."""
+        repository = self.repository
+        return await self._run(lambda: repository.record_feedback_many(items))
+
+    async def prune(self, cutoff: datetime, archive_dir: Path | None = None) -> PruneResult:
+        """Delete executions older than `cutoff`, first archiving them to Parquet if asked."""
+        repository = self.repository
+        return await self._run(lambda: prune(repository, cutoff, archive_dir))
+
     # Reads ------------------------------------------------------------------------------
 
-    async def find_similar_executions(
+    async def find_similar(
         self,
         task_description: str,
         repo: str | None = None,
@@ -222,27 +277,33 @@ class LearningDatabase:
 
         return await self._run(search)
 
-    async def get_tier_performance(
+    async def tier_performance(
         self, repo: str | None = None, days_back: int = 30
     ) -> builtins.list[TierPerformance]:
         """Per repo, model tier, task type and UTC day (see `ExecutionRepository`)."""
         repository = self.repository
         return await self._run(lambda: repository.tier_performance(repo=repo, days_back=days_back))
 
-    async def get_pool_performance(
+    async def pool_performance(
         self, repo: str | None = None, days_back: int = 7
     ) -> builtins.list[PoolPerformance]:
         """Per pool type, repo and UTC hour (see `ExecutionRepository`)."""
         repository = self.repository
         return await self._run(lambda: repository.pool_performance(repo=repo, days_back=days_back))
 
-    async def get_solution_patterns(
-        self, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    async def solution_patterns(
+        self,
+        repo: str | None = None,
+        min_usage: int = 5,
+        limit: int = 10,
+        days_back: int = SOLUTION_PATTERN_DAYS,
     ) -> builtins.list[SolutionPattern]:
-        """Recurring solution summaries, best success rate first."""
+        """Recurring solution summaries of the last `days_back` days, best success rate first."""
         repository = self.repository
         return await self._run(
-            lambda: repository.solution_patterns(repo=repo, min_usage=min_usage, limit=limit)
+            lambda: repository.solution_patterns(
+                repo=repo, min_usage=min_usage, limit=limit, days_back=days_back
+            )
         )
 
     async def get_stats(self) -> StoreStats:
@@ -256,3 +317,11 @@ class LearningDatabase:
     def __repr__(self) -> str:
         where = getattr(self._repository, "url", None) or self._database_path or "not opened"
         return f"LearningDatabase({where!s})"
+
+
+def _with_overrides(config: LearningConfig, **overrides: Any) -> LearningConfig:
+    """`config` with the given (non-None) settings replaced, validated like any setting."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if not given:
+        return config
+    return LearningConfig(**{**config.model_dump(), **given})

@@ -21,10 +21,11 @@ def test_upgrade_check_current_history_downgrade(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'cli.db'}"
     upgraded = invoke("db", "upgrade", "--url", url)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "<empty> -> 0001" in upgraded.output
+    assert "<empty> -> 0002" in upgraded.output
     assert invoke("db", "check", "--url", url).exit_code == 0
-    assert "at 0001 (head is 0001)" in invoke("db", "current", "--url", url).output
-    assert "0001" in invoke("db", "history").output
+    assert "at 0002 (head is 0002)" in invoke("db", "current", "--url", url).output
+    history = invoke("db", "history").output
+    assert "0001" in history and "0002" in history
     assert invoke("db", "downgrade", "base", "--url", url).exit_code == 0
     failed = invoke("db", "check", "--url", url)
     assert failed.exit_code == 1
@@ -41,6 +42,18 @@ def test_check_fails_when_the_catalog_drifted(tmp_path: Path) -> None:
     result = invoke("db", "check", "--url", url)
     assert result.exit_code == 1
     assert "ix_executions_timestamp" in result.output
+
+
+def test_check_fails_when_a_documented_view_is_missing(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'views.db'}"
+    invoke("db", "upgrade", "--url", url)
+    engine = create_engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP VIEW pool_performance_mv"))
+    engine.dispose()
+    result = invoke("db", "check", "--url", url)
+    assert result.exit_code == 1
+    assert "view expected but not found: pool_performance_mv" in result.output
 
 
 def test_url_defaults_to_the_environment(tmp_path: Path, monkeypatch) -> None:

@@ -11,7 +11,7 @@ import pytest
 from factories import NOW, record, row, stored_view, task_uuid, unit_vector
 
 from learning_store import LearningConfig, LearningDatabase, create_repository
-from learning_store.files.archive import prune
+from learning_store.archive import prune
 from learning_store.files.formats import FileFormat, detect_format
 from learning_store.files.ingest import content_task_id, ingest_file, rejects_path_for
 from learning_store.files.writers import write_records

@@ -33,7 +33,7 @@ def valid_rows(draw: st.DrawFn) -> dict[str, Any]:
             )
         ),
         "task_type": draw(SAFE_TEXT),
-        "task_description": draw(SAFE_TEXT),
+        "task_description": draw(SAFE_TEXT | st.sampled_from(["", "  "])),  # empty prompts too
         "repo": draw(SAFE_TEXT),
         "model_tier": draw(SAFE_TEXT),
         "pool_type": draw(SAFE_TEXT),
@@ -48,7 +48,10 @@ def valid_rows(draw: st.DrawFn) -> dict[str, Any]:
         "cost_estimate": draw(st.floats(0, 1e6)),
         "actual_cost": draw(optional(st.floats(0, 1e6))),
         "error_type": draw(
-            optional(st.sampled_from(["timeout", "quality_gate", "crash", "validation", "unknown"]))
+            optional(
+                st.sampled_from(["timeout", "quality_gate", "crash", "validation", "unknown"])
+                | SAFE_TEXT  # any other short label is kept verbatim
+            )
         ),
         "error_message": draw(optional(SAFE_TEXT)),
         "user_accepted": draw(optional(st.booleans())),
@@ -93,8 +96,9 @@ MUTATIONS = {
     "metadata not an object": lambda r: r | {"metadata": [1, 2]},
     "short embedding": lambda r: r | {"embedding": [0.5] * 10},
     "NaN embedding": lambda r: r | {"embedding": [math.nan] * EMBEDDING_DIMENSION},
-    "bad error type": lambda r: r | {"error_type": "exploded"},
-    "unknown field": lambda r: r | {"colour": "blue"},
+    "blank error type": lambda r: r | {"error_type": "  "},
+    "error type not text": lambda r: r | {"error_type": 404},
+    "unknown field, not JSON": lambda r: r | {"colour": datetime.now()},
     "not a mapping": lambda r: 42,
     "bad task id": lambda r: r | {"task_id": "robert'); DROP TABLE executions;--"},
 }

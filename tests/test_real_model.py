@@ -88,7 +88,7 @@ async def test_queries_find_their_own_topic_first(embedder) -> None:
         assert await db.store_executions_batch(rows) == 24
         for topic, queries in QUERIES.items():
             for query in queries:
-                found = await db.find_similar_executions(query, limit=3, threshold=0.0)
+                found = await db.find_similar(query, limit=3, threshold=0.0)
                 topics = [topic_of[str(match.record.task_id)] for match in found]
                 assert topics == [topic] * 3, (query, [m.record.task_description for m in found])
     repository.close()

@@ -139,7 +139,7 @@ async def test_embeddings_disabled_stores_null_and_search_explains() -> None:
     assert repository.get(task_uuid(1)).embedding is None
 
 
-async def test_find_similar_executions_returns_the_nearest() -> None:
+async def test_find_similar_returns_the_nearest_typed_and_as_documented_dicts() -> None:
     async with LearningDatabase(repository=InMemoryExecutionRepository(), config=HASHING) as db:
         await db.store_executions_batch(
             [
@@ -147,8 +147,12 @@ async def test_find_similar_executions_returns_the_nearest() -> None:
                 row(2, task_description="paint the login button blue"),
             ]
         )
-        found = await db.find_similar_executions("slow orders query index", threshold=0.1)
+        found = await db.find_similar("slow orders query index", threshold=0.1)
+        documented = await db.find_similar_executions("slow orders query index", threshold=0.1)
     assert [m.record.task_id for m in found] == [task_uuid(1)]
+    assert documented == [found[0].to_dict()]
+    assert documented[0]["task_id"] == str(task_uuid(1))
+    assert documented[0]["similarity"] == found[0].similarity
 
 
 async def test_database_path_builds_duckdb_and_close_releases_it(tmp_path: Path) -> None:
@@ -215,11 +219,11 @@ async def test_analytics_through_the_service() -> None:
     ]
     async with LearningDatabase(repository=repository, config=HASHING) as db:
         await db.store_executions_batch(rows)
-        assert await db.get_tier_performance() == repository.tier_performance(days_back=30)
-        assert await db.get_pool_performance(repo="mahavishnu") == repository.pool_performance(
+        assert await db.tier_performance() == repository.tier_performance(days_back=30)
+        assert await db.pool_performance(repo="mahavishnu") == repository.pool_performance(
             repo="mahavishnu"
         )
-        patterns = await db.get_solution_patterns(min_usage=5)
+        patterns = await db.solution_patterns(min_usage=5)
         assert [(p.usage_count, p.success_count) for p in patterns] == [(8, 6)]
         stats = await db.get_stats()
         assert (stats.total, stats.without_embedding) == (8, 0)

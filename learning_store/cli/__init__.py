@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import bench, data, db, demo, insight
+from learning_store.cli import bench, data, db, demo, feedback, insight
 
 app = typer.Typer(
     name="learning-store",
@@ -20,6 +20,7 @@ app.command()(insight.stats)
 app.command()(data.ingest)
 app.command()(data.export)
 app.command()(data.prune)
+app.command()(feedback.feedback)
 app.command()(bench.bench)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from learning_store.archive import prune as prune_store
 from learning_store.bootstrap import build_repository
 from learning_store.cli.common import (
     ModelOption,
@@ -20,7 +21,6 @@ from learning_store.cli.common import (
     settings,
     user_errors,
 )
-from learning_store.files.archive import prune as prune_store
 from learning_store.files.formats import detect_format
 from learning_store.files.ingest import IngestSummary, ingest_file
 from learning_store.files.readers import progress_total

@@ -13,6 +13,7 @@ from learning_store import migrations
 from learning_store.catalog import schema_differences
 from learning_store.cli.common import UrlOption, console, database_url, fail, user_errors
 from learning_store.engine import create_engine_for, translated_errors
+from learning_store.repository.row_rules import unreadable_rows
 from learning_store.urls import redact
 
 app = typer.Typer(help="Migrate and check the database schema.", no_args_is_help=True)
@@ -84,9 +85,18 @@ def check(url: UrlOption = None) -> None:
                 f"Run: {migrations.upgrade_command(target)}"
             )
         differences = schema_differences(connection)
-    if differences:
-        raise fail(f"{redact(target)} differs from the schema: " + "; ".join(differences))
+        if differences:
+            raise fail(f"{redact(target)} differs from the schema: " + "; ".join(differences))
+        invalid, examples = unreadable_rows(connection)
     console.print(f"{redact(target)}: schema at {head} and matches learning_store.schema")
+    if invalid:
+        console.print(
+            f"{invalid} row(s) written by other tools break a record rule and are left out of "
+            "every read (nothing was changed); the newest:",
+            highlight=False,
+        )
+        for task_id, reason in examples:
+            console.print(f"  {task_id}: {reason}", highlight=False, markup=False)
 
 
 @app.command()

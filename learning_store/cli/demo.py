@@ -70,9 +70,7 @@ async def _demo(config: LearningConfig, count: int, days: int, seed: int) -> Non
         tiers = await asyncio.to_thread(repository.tier_performance, days_back=days)
         pools = await asyncio.to_thread(repository.pool_performance, days_back=days)
         print_report(tiers, pools, days)
-        matches = await db.find_similar_executions(
-            DEMO_QUERY, limit=5, threshold=0.3, days_back=days
-        )
+        matches = await db.find_similar(DEMO_QUERY, limit=5, threshold=0.3, days_back=days)
         console.print(similar_table(DEMO_QUERY, matches))
     console.print(
         f"\nYour data is in [bold]{config.database_url}[/]. Try next:\n"

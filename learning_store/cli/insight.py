@@ -92,7 +92,7 @@ def similar(
 async def find_similar(config: LearningConfig, text: str, **options: Any) -> list[SimilarExecution]:
     """Semantic search through the service (embeds the query with the configured model)."""
     async with LearningDatabase(config=config) as db:
-        return await db.find_similar_executions(
+        return await db.find_similar(
             text,
             repo=options["repo"],
             limit=options["limit"],

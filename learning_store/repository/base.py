@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
+from learning_store.feedback import Feedback
 from learning_store.models import (
     BatchResult,
     ExecutionRecord,
+    FeedbackResult,
     PoolPerformance,
     SimilarExecution,
     SolutionPattern,
@@ -81,6 +83,22 @@ class ExecutionRepository(Protocol):
 
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:
         """The record with this task_id, or None."""
+        ...
+
+    def record_feedback(
+        self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
+    ) -> bool:
+        """Set the user feedback of a stored execution; False when the task_id is unknown.
+
+        Only `user_accepted` and `user_rating` change, and only those given (idempotent).
+
+        Raises:
+            ValueError: the rating is not 1-5, or neither value is given.
+        """
+        ...
+
+    def record_feedback_many(self, items: Iterable[Feedback | Mapping[str, Any]]) -> FeedbackResult:
+        """Feedback for many executions in one transaction; unknown and bad items reported."""
         ...
 
     def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
@@ -153,9 +171,9 @@ class ExecutionRepository(Protocol):
         ...
 
     def solution_patterns(
-        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10, days_back: int = 90
     ) -> builtins.list[SolutionPattern]:
-        """Solution summaries used at least `min_usage` times, best success rate first."""
+        """Summaries used at least `min_usage` times in the last `days_back` days, best first."""
         ...
 
     def stats(self) -> StoreStats:

@@ -10,9 +10,11 @@ from typing import Any, Self
 from uuid import UUID
 
 from learning_store import analytics
+from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import (
     BatchResult,
     ExecutionRecord,
+    FeedbackResult,
     PoolPerformance,
     SimilarExecution,
     SolutionPattern,
@@ -53,6 +55,29 @@ class InMemoryExecutionRepository:
                     update={"uploaded_at": uploaded_at}
                 )
         return len(new)
+
+    def record_feedback(
+        self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
+    ) -> bool:
+        """Set the user feedback of a stored execution; False when the task_id is unknown."""
+        return self._apply_feedback([feedback_of(task_id, accepted, rating)]).updated == 1
+
+    def record_feedback_many(self, items: Iterable[Any]) -> FeedbackResult:
+        """Feedback for many executions at once; unknown and bad items are reported."""
+        feedback, rejected = validated(items)
+        result = self._apply_feedback(feedback)
+        return FeedbackResult(result.updated, result.unknown, rejected)
+
+    def _apply_feedback(self, items: builtins.list[Feedback]) -> FeedbackResult:
+        unknown = []
+        with self._lock:
+            for item in items:
+                stored = self._records.get(item.task_id)
+                if stored is None:
+                    unknown.append(item.task_id)
+                else:
+                    self._records[item.task_id] = stored.model_copy(update=item.changes())
+        return FeedbackResult(len(items) - len(unknown), unknown)
 
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:
         """The record with this task_id, or None."""
@@ -129,10 +154,10 @@ class InMemoryExecutionRepository:
         return analytics.pool_performance(self._window(repo, days_back))
 
     def solution_patterns(
-        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10, days_back: int = 90
     ) -> builtins.list[SolutionPattern]:
         """See `learning_store.analytics.solution_patterns`."""
-        records = self._matching(ExecutionFilter(repo=repo))
+        records = self._window(repo, days_back)
         return analytics.solution_patterns(records, min_usage=min_usage, limit=limit)
 
     def stats(self) -> StoreStats:

@@ -15,6 +15,7 @@ from uuid import UUID
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -22,11 +23,13 @@ from sqlalchemy.pool import StaticPool
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.engine import create_engine_for, translated_errors
+from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.migrations import ensure_current_schema
 from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
     ExecutionRecord,
+    FeedbackResult,
     PoolPerformance,
     SimilarExecution,
     SolutionPattern,
@@ -37,6 +40,7 @@ from learning_store.repository import sql_analytics
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
+from learning_store.repository.row_rules import readable
 from learning_store.repository.sql_similarity import (
     Stamp,
     load_index,
@@ -50,13 +54,26 @@ from learning_store.repository.write_gate import WriteGate, gate_for_file
 from learning_store.schema import equals, executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
-from learning_store.vectors import stack
+from learning_store.vectors import Vector, stack
 
 _INSERT_NEW = (
     postgresql.insert(executions)
     .on_conflict_do_nothing(index_elements=["task_id"])
     .returning(executions.c.task_id)
 )
+_SET_FEEDBACK = (
+    sa.update(executions)
+    .where(executions.c.task_id == sa.bindparam("b_task_id", type_=sa.Uuid()))
+    .values(
+        user_accepted=sa.func.coalesce(
+            sa.bindparam("b_accepted", type_=sa.Boolean()), executions.c.user_accepted
+        ),
+        user_rating=sa.func.coalesce(
+            sa.bindparam("b_rating", type_=sa.SmallInteger()), executions.c.user_rating
+        ),
+    )
+)
+"""Set the feedback columns that a feedback item gives; a NULL parameter keeps the value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +217,37 @@ class SqlExecutionRepository:
                 stack([record.embedding for record in new]),
             )
 
+    def record_feedback(
+        self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
+    ) -> bool:
+        """Set the user feedback of a stored execution; False when the task_id is unknown."""
+        return self._apply_feedback([feedback_of(task_id, accepted, rating)]).updated == 1
+
+    def record_feedback_many(self, items: Iterable[Any]) -> FeedbackResult:
+        """Feedback for many executions in one transaction; unknown and bad items reported."""
+        feedback, rejected = validated(items)
+        result = self._apply_feedback(feedback) if feedback else FeedbackResult()
+        return FeedbackResult(result.updated, result.unknown, rejected)
+
+    def _apply_feedback(self, items: builtins.list[Feedback]) -> FeedbackResult:
+        """Update the feedback columns of the stored rows among `items`, in one transaction.
+
+        Rows are updated in task_id order, so concurrent batches on PostgreSQL never
+        deadlock; on DuckDB the rows are claimed in the write gate first.
+        """
+        ordered = sorted(items, key=lambda item: item.task_id.int)
+        keys = [item.task_id for item in ordered]
+        with self._claiming(keys), self._transaction("record feedback") as connection:
+            found = self._stored_among(connection, keys)
+            rows = [
+                {"b_task_id": item.task_id, "b_accepted": item.accepted, "b_rating": item.rating}
+                for item in ordered
+                if item.task_id in found
+            ]
+            if rows:
+                connection.execute(_SET_FEEDBACK, rows)
+        return FeedbackResult(len(rows), [key for key in keys if key not in found])
+
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
@@ -212,10 +260,12 @@ class SqlExecutionRepository:
 
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:
         """The record with this task_id, or None."""
-        statement = sa.select(executions).where(executions.c.task_id == UUID(str(task_id)))
+        statement = sa.select(executions).where(
+            executions.c.task_id == UUID(str(task_id)), readable(self.dialect)
+        )
         with self._connection("read an execution") as connection:
-            row = connection.execute(statement).mappings().first()
-        return None if row is None else _record(row)
+            rows = connection.execute(statement).mappings().all()
+        return next(iter(_records(rows)), None)
 
     def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these task_ids are already stored (on PostgreSQL, 1,000 per query)."""
@@ -223,14 +273,19 @@ class SqlExecutionRepository:
         if not keys:
             return set()
         with self._connection("look up task ids") as connection:
-            if self.dialect == "duckdb":
-                return stored_ids(connection, keys)
-            found: set[UUID] = set()
-            for start in range(0, len(keys), 1000):
-                statement = sa.select(executions.c.task_id).where(
-                    executions.c.task_id.in_(keys[start : start + 1000])
-                )
-                found.update(connection.execute(statement).scalars())
+            return self._stored_among(connection, keys)
+
+    def _stored_among(self, connection: Connection, keys: builtins.list[UUID]) -> set[UUID]:
+        if not keys:
+            return set()
+        if self.dialect == "duckdb":
+            return stored_ids(connection, keys)
+        found: set[UUID] = set()
+        for start in range(0, len(keys), 1000):
+            statement = sa.select(executions.c.task_id).where(
+                executions.c.task_id.in_(keys[start : start + 1000])
+            )
+            found.update(connection.execute(statement).scalars())
         return found
 
     def list(
@@ -243,21 +298,21 @@ class SqlExecutionRepository:
         """Records matching every filter, newest first (ties broken by task_id, descending)."""
         statement = (
             sa.select(executions)
-            .where(*_clauses(ExecutionFilter(**filters)))
+            .where(*self._readable(ExecutionFilter(**filters)))
             .order_by(executions.c.timestamp.desc(), executions.c.task_id.desc())
             .limit(limit)
             .offset(offset)
         )
         with self._connection("list executions") as connection:
             rows = connection.execute(statement).mappings().all()
-        return [_record(row) for row in rows]
+        return _records(rows)
 
     def count(self, **filters: Any) -> int:
         """Number of records matching every filter."""
         statement = (
             sa.select(sa.func.count())
             .select_from(executions)
-            .where(*_clauses(ExecutionFilter(**filters)))
+            .where(*self._readable(ExecutionFilter(**filters)))
         )
         with self._connection("count executions") as connection:
             return int(connection.execute(statement).scalar_one())
@@ -286,12 +341,12 @@ class SqlExecutionRepository:
                 for row in rows:  # the index holds each embedding exactly as stored
                     row["embedding"] = index.vector(row["task_id"])
             else:
-                clauses = _clauses(ExecutionFilter(repo=repo, since=since))
+                clauses = self._readable(ExecutionFilter(repo=repo, since=since))
                 ranked = streamed_matches(connection, query, clauses, limit, threshold)
                 chosen = [task_id for task_id, _ in ranked]
                 statement = sa.select(executions).where(executions.c.task_id.in_(chosen))
                 rows = connection.execute(statement).mappings().all() if chosen else []
-        records = {row["task_id"]: _record(row) for row in rows}
+        records = {record.task_id: record for record in _records(rows)}
         # A row deleted by another connection between the search and the read is left out.
         return [
             SimilarExecution(records[task_id], score)
@@ -321,7 +376,7 @@ class SqlExecutionRepository:
         """Matching records, oldest first (ties by task_id), streamed `chunk_size` at a time."""
         statement = (
             sa.select(executions)
-            .where(*_clauses(ExecutionFilter(**filters)))
+            .where(*self._readable(ExecutionFilter(**filters)))
             .order_by(executions.c.timestamp, executions.c.task_id)
         )
         with self._connection("read executions") as connection:
@@ -329,7 +384,7 @@ class SqlExecutionRepository:
                 stream_results=True, yield_per=chunk_size
             ).execute(statement)
             for chunk in streamed.mappings().partitions():
-                yield [_record(row) for row in chunk]
+                yield _records(chunk)
 
     def tier_performance(
         self, *, repo: str | None = None, days_back: int = 30
@@ -346,18 +401,20 @@ class SqlExecutionRepository:
             return sql_analytics.pool_performance(connection, repo=repo, days_back=days_back)
 
     def solution_patterns(
-        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10
+        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10, days_back: int = 90
     ) -> builtins.list[SolutionPattern]:
         """See `learning_store.analytics.solution_patterns` (computed in SQL)."""
         with self._connection("find solution patterns") as connection:
             return sql_analytics.solution_patterns(
-                connection, repo=repo, min_usage=min_usage, limit=limit
+                connection, repo=repo, min_usage=min_usage, limit=limit, days_back=days_back
             )
 
     def stats(self) -> StoreStats:
         """Counts from SQL; size is the DuckDB file (and WAL) or the PostgreSQL database."""
         with self._connection("compute store statistics") as connection:
-            total, oldest, newest, per_repo, without = sql_analytics.store_counts(connection)
+            total, oldest, newest, per_repo, without, invalid = sql_analytics.store_counts(
+                connection
+            )
             if self.dialect == "postgresql":
                 size: int | None = connection.execute(
                     sa.select(sa.func.pg_database_size(sa.func.current_database()))
@@ -366,7 +423,7 @@ class SqlExecutionRepository:
                 path = duckdb_path(self._engine.url)
                 files = [] if path is None else [path, path.with_name(path.name + ".wal")]
                 size = sum(f.stat().st_size for f in files if f.exists()) if path else None
-        return StoreStats(total, oldest, newest, per_repo, without, size)
+        return StoreStats(total, oldest, newest, per_repo, without, size, invalid)
 
     def delete(self, task_ids: Iterable[UUID]) -> int:
         """Delete these task_ids in one transaction; return how many existed."""
@@ -413,6 +470,10 @@ class SqlExecutionRepository:
         """Hold the file's whole write gate, for writes whose rows are not known in advance."""
         return nullcontext() if self._gate is None else self._gate.exclusive()
 
+    def _readable(self, where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
+        """A filter's conditions plus the record rules (see `row_rules`)."""
+        return [readable(self.dialect), *_clauses(where)]
+
     def _guard(self) -> threading.RLock | nullcontext[None]:
         if self._closed:
             raise ValueError("this repository is closed; create a new one to keep working")
@@ -433,15 +494,30 @@ def _row(record: ExecutionRecord, uploaded_at: datetime) -> dict[str, Any]:
     """Column values for one record, with the store's upload time."""
     values = record.model_dump()
     values["uploaded_at"] = uploaded_at
-    if record.error_type is not None:
-        values["error_type"] = record.error_type.value
     return values
 
 
+def _records(rows: Iterable[Any]) -> builtins.list[ExecutionRecord]:
+    """Records from result rows; a row breaking a rule SQL cannot check is left out."""
+    records = []
+    for row in rows:
+        with contextlib.suppress(ValidationError):
+            records.append(_record(row))
+    return records
+
+
 def _record(row: Any) -> ExecutionRecord:
-    """An `ExecutionRecord` from a result row (extra columns such as similarity are ignored)."""
+    """An `ExecutionRecord` from a result row, read leniently (see `row_rules`)."""
     values = {column.name: row[column.name] for column in executions.columns}
-    embedding = values["embedding"]
-    if embedding is not None and len(embedding) != EMBEDDING_DIMENSION:
-        raise ValueError(f"stored embedding has {len(embedding)} numbers")
+    values["embedding"] = _usable_embedding(values["embedding"])
     return ExecutionRecord.model_validate(values)
+
+
+def _usable_embedding(embedding: Any) -> Any:
+    """The stored embedding, or None when it is not 384 finite numbers (another model's)."""
+    if embedding is None or isinstance(embedding, Vector):
+        return embedding
+    if len(embedding) != EMBEDDING_DIMENSION:
+        return None
+    vector = np.asarray(embedding, dtype=np.float32)
+    return Vector(vector) if np.isfinite(vector).all() else None

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from learning_store.analytics import window_start
 from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance, as_utc
+from learning_store.repository.row_rules import readable
 from learning_store.schema import equals, executions
 
 _t = executions.c
@@ -22,8 +23,14 @@ _cost = sa.func.coalesce(_t.actual_cost, _t.cost_estimate)
 _successes = sa.func.sum(sa.case((_t.success, 1), else_=0))
 
 
-def _window(repo: str | None, days_back: int | None) -> list[sa.ColumnElement[bool]]:
-    clauses = []
+_accepted = sa.func.avg(sa.case((_t.user_accepted, 1.0), (~_t.user_accepted, 0.0)))
+_rating = sa.func.avg(_t.user_rating)
+
+
+def _window(
+    connection: Connection, repo: str | None, days_back: int | None
+) -> list[sa.ColumnElement[bool]]:
+    clauses = [readable(connection.dialect.name)]
     if days_back is not None:
         clauses.append(_t.timestamp >= window_start(days_back))
     if repo is not None:
@@ -49,8 +56,10 @@ def tier_performance(
             sa.func.percentile_cont(0.95).within_group(_t.duration_seconds).label("p95_duration"),
             sa.func.avg(_cost).label("avg_cost"),
             sa.func.avg(_t.quality_score).label("avg_quality"),
+            _accepted.label("acceptance_rate"),
+            _rating.label("avg_rating"),
         )
-        .where(*_window(repo, days_back))
+        .where(*_window(connection, repo, days_back))
         .group_by(_t.repo, _t.model_tier, _t.task_type, day)
         .order_by(day.desc(), _t.repo, _t.model_tier, _t.task_type)
     )
@@ -67,6 +76,8 @@ def tier_performance(
             p95_duration=float(row.p95_duration),
             avg_cost=float(row.avg_cost),
             avg_quality=_optional_float(row.avg_quality),
+            acceptance_rate=_optional_float(row.acceptance_rate),
+            avg_rating=_optional_float(row.avg_rating),
         )
         for row in connection.execute(statement)
     ]
@@ -86,8 +97,10 @@ def pool_performance(
             _successes.label("successful"),
             sa.func.avg(_t.duration_seconds).label("avg_duration"),
             sa.func.avg(_cost).label("avg_cost"),
+            _accepted.label("acceptance_rate"),
+            _rating.label("avg_rating"),
         )
-        .where(*_window(repo, days_back))
+        .where(*_window(connection, repo, days_back))
         .group_by(_t.pool_type, _t.repo, hour)
         .order_by(hour.desc(), _t.pool_type, _t.repo)
     )
@@ -101,15 +114,17 @@ def pool_performance(
             success_rate=int(row.successful) / row.total,
             avg_duration=float(row.avg_duration),
             avg_cost=float(row.avg_cost),
+            acceptance_rate=_optional_float(row.acceptance_rate),
+            avg_rating=_optional_float(row.avg_rating),
         )
         for row in connection.execute(statement)
     ]
 
 
 def solution_patterns(
-    connection: Connection, *, repo: str | None, min_usage: int, limit: int
+    connection: Connection, *, repo: str | None, min_usage: int, limit: int, days_back: int
 ) -> list[SolutionPattern]:
-    """Recurring solution summaries per repo, best success rate first."""
+    """Recurring solution summaries per repo in the window, best success rate first."""
     usage = sa.func.count().label("usage_count")
     successes = _successes.label("success_count")
     rate = (sa.cast(_successes, sa.Double) / sa.func.count()).label("success_rate")
@@ -126,7 +141,7 @@ def solution_patterns(
             sa.func.min(_t.timestamp).label("first_seen"),
             last_seen,
         )
-        .where(_t.solution_summary.is_not(None), *_window(repo, None))
+        .where(_t.solution_summary.is_not(None), *_window(connection, repo, days_back))
         .group_by(_t.solution_summary, _t.repo)
         .having(sa.func.count() >= min_usage)
         .order_by(rate.desc(), usage.desc(), last_seen.desc(), _t.solution_summary, _t.repo)
@@ -150,19 +165,21 @@ def solution_patterns(
 
 def store_counts(
     connection: Connection,
-) -> tuple[int, datetime | None, datetime | None, dict[str, int], int]:
-    """Total rows, oldest and newest timestamp, rows per repo, rows without an embedding."""
-    total, oldest, newest, without = connection.execute(
+) -> tuple[int, datetime | None, datetime | None, dict[str, int], int, int]:
+    """Readable rows, their time span, per repo and without embedding; then invalid rows."""
+    valid = readable(connection.dialect.name)
+    total, oldest, newest, without, invalid = connection.execute(
         sa.select(
-            sa.func.count(),
-            sa.func.min(_t.timestamp),
-            sa.func.max(_t.timestamp),
-            sa.func.sum(sa.case((_t.embedding.is_(None), 1), else_=0)),
+            sa.func.count().filter(valid),
+            sa.func.min(_t.timestamp).filter(valid),
+            sa.func.max(_t.timestamp).filter(valid),
+            sa.func.count().filter(sa.and_(valid, _t.embedding.is_(None))),
+            sa.func.count().filter(~sa.func.coalesce(valid, sa.false())),
         )
     ).one()
     per_repo = dict(
         connection.execute(
-            sa.select(_t.repo, sa.func.count()).group_by(_t.repo).order_by(_t.repo)
+            sa.select(_t.repo, sa.func.count()).where(valid).group_by(_t.repo).order_by(_t.repo)
         ).all()
     )
     return (
@@ -171,6 +188,7 @@ def store_counts(
         as_utc(newest) if newest else None,
         {str(repo): int(count) for repo, count in per_repo.items()},
         int(without or 0),
+        int(invalid or 0),
     )
 
 

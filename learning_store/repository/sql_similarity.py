@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.repository.duckdb_bulk import compiled
+from learning_store.repository.row_rules import readable
 from learning_store.repository.vector_index import VectorIndex
 from learning_store.schema import executions
 from learning_store.similarity import StreamingTopK
@@ -32,7 +33,7 @@ Stamp = tuple[int, datetime | None]
 
 _INDEXED = sa.select(
     executions.c.task_id, executions.c.repo, executions.c.timestamp, executions.c.embedding
-).where(executions.c.embedding.is_not(None))
+).where(executions.c.embedding.is_not(None), readable("duckdb"))
 _STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
 
 
@@ -68,10 +69,15 @@ def rows_without_vector(connection: Connection, task_ids: Sequence[UUID]) -> lis
 def load_index(connection: Connection) -> VectorIndex:
     """Every stored embedding, read as one Arrow table (no per-number Python conversion)."""
     raw: Any = connection.connection.driver_connection
-    table: pa.Table = raw.sql(compiled(_INDEXED, connection.dialect)).to_arrow_table()
+    sql = str(_INDEXED.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    table: pa.Table = raw.sql(sql).to_arrow_table()
     index = VectorIndex()
     if table.num_rows:
         vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
+        matrix = vectors.reshape(-1, EMBEDDING_DIMENSION).astype(np.float32, copy=False)
+        finite = np.isfinite(matrix).all(axis=1)  # NaN written by another tool: not searchable
+        if not finite.all():
+            table, matrix = table.filter(pa.array(finite)), matrix[finite]
         index.add(
             [UUID(str(value)) for value in table.column("task_id").to_pylist()],
             table.column("repo").to_pylist(),
@@ -79,7 +85,7 @@ def load_index(connection: Connection) -> VectorIndex:
             .cast(pa.timestamp("us", tz="UTC"))
             .cast(pa.int64())
             .to_numpy(),
-            vectors.reshape(-1, EMBEDDING_DIMENSION).astype(np.float32, copy=False),
+            matrix,
         )
     return index
 
@@ -98,7 +104,9 @@ def streamed_matches(
 ) -> list[tuple[UUID, float]]:
     """Filter in SQL, stream (task_id, embedding) in chunks, keep the best with numpy."""
     candidates = sa.select(executions.c.task_id, executions.c.embedding).where(
-        *clauses, executions.c.embedding.is_not(None)
+        *clauses,
+        executions.c.embedding.is_not(None),
+        sa.func.cardinality(executions.c.embedding) == EMBEDDING_DIMENSION,
     )
     best = StreamingTopK(query, limit, threshold)
     streamed = connection.execution_options(
@@ -108,5 +116,9 @@ def streamed_matches(
         task_ids = [task_id for task_id, _ in chunk]
         matrix = np.array([vector for _, vector in chunk], dtype=np.float32)
         del chunk  # release the driver's Python floats before the next fetch
+        finite = np.isfinite(matrix).all(axis=1)  # NaN written by another tool: not searchable
+        if not finite.all():
+            task_ids = [task_id for task_id, keep in zip(task_ids, finite, strict=True) if keep]
+            matrix = matrix[finite]
         best.add(task_ids, matrix)
     return best.result()

@@ -22,12 +22,14 @@ from uuid import UUID
 
 from learning_store.config import LearningConfig
 from learning_store.errors import NotInitializedError, TelemetryClosedError
+from learning_store.feedback import feedback_of
 from learning_store.models import BatchResult, ErrorType, ExecutionRecord
 from learning_store.repository.batching import to_record
 from learning_store.service import LearningDatabase
 from learning_store.telemetry.joiner import DecisionOutcomeJoiner
 from learning_store.telemetry.spool import Spool, SpoolFile
 from learning_store.telemetry.stats import TelemetryStats
+from learning_store.telemetry.waiting_feedback import WaitingFeedback
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +107,12 @@ class RoutingTelemetry:
                 "failed_flushes",
                 "orphaned_decisions",
                 "orphaned_outcomes",
+                "feedback_applied",
             ),
             0,
         )
         self._own_spool_files: dict[Path, int] = {}
+        self._waiting_feedback = WaitingFeedback(self.max_pending)
         self._consecutive_failures = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -165,6 +169,10 @@ class RoutingTelemetry:
                 "(or use `async with RoutingTelemetry(db) as telemetry`)."
             )
         record = to_record(execution)
+        waiting = self._waiting_feedback.take_one(record.task_id)
+        if waiting is not None:
+            record = record.model_copy(update=waiting.changes())
+            self._counts["feedback_applied"] += 1
         if self._in_memory() >= self.max_pending and not await self._wait_for_room():
             self._counts["recorded"] += 1
             self._counts["dropped"] += 1
@@ -198,8 +206,10 @@ class RoutingTelemetry:
         swarm_topology: str | None = None,
         timestamp: datetime | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> ExecutionRecord | None:
         """The router's choice for a task; joined with its outcome by task_id.
+
+        Returns the joined record when the outcome had already arrived (it is now queued).
 
         Raises:
             pydantic.ValidationError: a field breaks a record rule (named in the message).
@@ -224,6 +234,7 @@ class RoutingTelemetry:
         joined = self._joiner.add_decision(UUID(str(task_id)), fields)
         if joined is not None:
             await self.record(joined)
+        return joined
 
     async def record_outcome(
         self,
@@ -241,8 +252,10 @@ class RoutingTelemetry:
         cpu_time_seconds: float | None = None,
         solution_summary: str | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> ExecutionRecord | None:
         """How a task went; joined with its routing decision by task_id (either may come first).
+
+        Returns the joined record when the decision had already arrived (it is now queued).
 
         Raises:
             pydantic.ValidationError: the joined record breaks a rule (named in the message).
@@ -265,6 +278,29 @@ class RoutingTelemetry:
         joined = self._joiner.add_outcome(UUID(str(task_id)), fields)
         if joined is not None:
             await self.record(joined)
+        return joined
+
+    async def record_feedback(
+        self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
+    ) -> None:
+        """A user's verdict on a task, whether or not its record has been written yet.
+
+        Applied to the record if it is still buffered, else written to the store; if the
+        store does not have the record yet (it is being written, is not joined yet, or the
+        database is down), the feedback waits and is written right after the record is.
+
+        Raises:
+            ValueError: the rating is not 1-5, or neither value is given.
+        """
+        feedback = feedback_of(task_id, accepted, rating)
+        for position, buffered in enumerate(self._buffer):
+            if buffered.task_id == feedback.task_id:
+                self._buffer[position] = buffered.model_copy(update=feedback.changes())
+                self._counts["feedback_applied"] += 1
+                return
+        self._waiting_feedback.hold(feedback)
+        if self._initialized and not self._closing:
+            await self._write_waiting_feedback([feedback.task_id])
 
     # Writing ----------------------------------------------------------------------------
 
@@ -295,6 +331,8 @@ class RoutingTelemetry:
             await asyncio.to_thread(self.spool.remove, spooled)
             self._settle_replay(path, spooled, result)
             stored += result.stored
+            if self._waiting_feedback:
+                await self._write_waiting_feedback([record.task_id for record in spooled.records])
         return stored
 
     @property
@@ -305,6 +343,7 @@ class RoutingTelemetry:
             pending=self._in_memory(),
             awaiting_outcome=self._joiner.waiting_decisions,
             awaiting_decision=self._joiner.waiting_outcomes,
+            feedback_waiting=len(self._waiting_feedback),
         )
 
     # Internals --------------------------------------------------------------------------
@@ -331,6 +370,8 @@ class RoutingTelemetry:
         self._in_flight -= len(records)
         self._settle(result)
         await self._notify_room()
+        if self._waiting_feedback:
+            await self._write_waiting_feedback([record.task_id for record in records])
         return result.stored
 
     def _settle(self, result: BatchResult) -> None:
@@ -365,6 +406,23 @@ class RoutingTelemetry:
         self._counts["spooled"] += len(records)
         log.warning("database unavailable: spooled %d records to %s", len(records), path)
         await self._notify_room()
+
+    async def _write_waiting_feedback(self, task_ids: list[UUID]) -> None:
+        """Write the waiting feedback of these tasks; what the store does not know waits on."""
+        items = self._waiting_feedback.take(task_ids)
+        if not items:
+            return
+        try:
+            result = await self.learning_db.record_feedback_many(items)
+        except Exception as exc:
+            log.warning("feedback could not be written yet, will retry: %s", exc)
+            unknown = {item.task_id for item in items}
+        else:
+            unknown = set(result.unknown)
+            self._counts["feedback_applied"] += result.updated
+        for item in items:
+            if item.task_id in unknown:
+                self._waiting_feedback.hold(item)
 
     async def _wait_for_room(self) -> bool:
         async with self._room:
@@ -447,6 +505,12 @@ class RoutingTelemetry:
             log.warning("shutdown flush failed: %s", exc)
         await self._spool_pending()
         await self._notify_room()
+        if self._waiting_feedback:
+            log.warning(
+                "shutdown with feedback for %d task(s) whose records never reached the store: %s",
+                len(self._waiting_feedback),
+                self._waiting_feedback.task_ids(),
+            )
 
 
 def _given(value: Any, default: Any) -> Any:

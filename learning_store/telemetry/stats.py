@@ -28,6 +28,10 @@ class TelemetryStats:
     orphaned_outcomes: int = 0
     awaiting_outcome: int = 0
     awaiting_decision: int = 0
+    feedback_applied: int = 0
+    """Feedback items written (to a buffered record or to the store)."""
+    feedback_waiting: int = 0
+    """Feedback held until its record is recorded or written (not in the balance)."""
 
     @property
     def balanced(self) -> bool:
