@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from learning_store.schema import TABLE_NAME, executions, metadata
+from learning_store.schema import SETTINGS_TABLE, TABLE_NAME, executions, metadata
 from learning_store.views import VIEW_COLUMNS
 
 
@@ -129,7 +129,9 @@ def postgresql_differences(connection: Connection) -> list[str]:
         opts={
             "compare_type": True,
             "version_table": VERSION_TABLE,
-            "include_name": lambda name, kind, _parent: kind != "table" or name == TABLE_NAME,
+            "include_name": lambda name, kind, _parent: (
+                kind != "table" or name in (TABLE_NAME, SETTINGS_TABLE)
+            ),
         },
     )
     return [repr(diff) for diff in compare_metadata(context, metadata)]

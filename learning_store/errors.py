@@ -43,6 +43,10 @@ class EmbeddingsUnavailableError(LearningStoreError):
     """Semantic search was asked for but embeddings are disabled or cannot be loaded."""
 
 
+class EmbeddingModelMismatchError(EmbeddingsUnavailableError):
+    """The stored vectors were made by another model (or a re-embed is under way)."""
+
+
 class TelemetryClosedError(LearningStoreError):
     """A record arrived after `RoutingTelemetry.shutdown()`."""
 

@@ -91,10 +91,15 @@ def current_revisions(connection: Connection) -> tuple[str, ...]:
     return tuple(context.get_current_heads())
 
 
-def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Migrate the database on `connection` up to `revision` and commit."""
+def upgrade(connection: Connection, revision: str = "head", *, commit: bool = True) -> None:
+    """Migrate the database on `connection` up to `revision` and (unless told not to) commit.
+
+    With `commit=False` the migration joins the caller's transaction (adoption's, on
+    PostgreSQL, where DDL is transactional).
+    """
     command.upgrade(alembic_config(connection=connection), revision)
-    _commit(connection)
+    if commit:
+        _commit(connection)
 
 
 def downgrade(connection: Connection, revision: str) -> None:
@@ -146,8 +151,10 @@ def _ensure_current_schema(connection: Connection, url: str | URL, *, create: bo
         if sa.inspect(connection).has_table(TABLE_NAME):
             raise SchemaError(
                 f"{redact(url)} has an '{TABLE_NAME}' table but no '{VERSION_TABLE}' table, so "
-                "it was not created by learning_store's migrations. Point learning_store at "
-                "another database, or rename that table and run: " + upgrade_command(url)
+                "it was not created by learning_store's migrations (the original learning "
+                "database writes such a table). To take it over, keeping every row, run: "
+                f"learning-store db adopt --url '{redact(url)}' (add --dry-run to see the "
+                "report first)"
             )
         if not create:
             raise SchemaOutOfDateError(

@@ -316,10 +316,9 @@ class ExecutionRecord(BaseModel):
 
     def embedding_text(self) -> str:
         """The text whose embedding represents this execution in semantic search."""
-        text = f"{self.task_description}\nTask type: {self.task_type}. Repository: {self.repo}."
-        if self.solution_summary:
-            text += f"\nSolution: {self.solution_summary}"
-        return text
+        return embedding_text_of(
+            self.task_description, self.task_type, self.repo, self.solution_summary
+        )
 
     def stored_fields(self) -> dict[str, Any]:
         """The fields that define the row, without `uploaded_at` (which the store sets)."""
@@ -327,6 +326,16 @@ class ExecutionRecord(BaseModel):
 
 
 _FIELD_NAMES = frozenset(ExecutionRecord.model_fields)
+
+
+def embedding_text_of(
+    task_description: str | None, task_type: str, repo: str, solution_summary: str | None
+) -> str:
+    """The embedded text of an execution, from its columns (also for rows read raw)."""
+    text = f"{task_description or ''}\nTask type: {task_type}. Repository: {repo}."
+    if solution_summary:
+        text += f"\nSolution: {solution_summary}"
+    return text
 
 
 def rejection_reason(error: ValidationError) -> str:

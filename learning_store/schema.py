@@ -1,6 +1,8 @@
-"""The one definition of the `executions` table: 27 columns and the indexes its queries use.
+"""The one definition of the tables: `executions` and the small settings table.
 
-Migrations are written from this table and tests compare every migrated database against it.
+`executions` has 27 columns and the indexes its queries use; `learning_store_settings`
+records facts about the stored data, such as which model made its embeddings. Migrations
+are written from these tables and tests compare every migrated database against them.
 """
 
 from __future__ import annotations
@@ -109,6 +111,15 @@ executions = sa.Table(
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in executions.columns)
+
+SETTINGS_TABLE = "learning_store_settings"
+store_settings = sa.Table(
+    SETTINGS_TABLE,
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("value", sa.String(), nullable=False),
+)
+"""Facts about the stored data itself, such as which model made its embeddings."""
 
 
 def equals(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:

@@ -38,6 +38,13 @@ from learning_store.models import (
     TierPerformance,
 )
 from learning_store.original_api import SOLUTION_PATTERN_DAYS, OriginalApi
+from learning_store.reembedding import (
+    DEFAULT_BATCH_ROWS,
+    Progress,
+    ReembedResult,
+    check_model,
+    reembed,
+)
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import chunks, to_record, validate_chunk
 from learning_store.vectors import Vector
@@ -77,6 +84,11 @@ class LearningDatabase(OriginalApi):
         self._repository = repository
         self._embedder = embedder
         self._owns_repository = repository is None
+        self._model_name: str | None = (
+            self.config.embedding_model if embedder is None else _model_name_of(embedder)
+        )
+        """The model behind the embedder, checked against the store's; None: unknown."""
+        self._model_checked = False
         self._initialized = False
         self._init_lock = asyncio.Lock()
 
@@ -210,6 +222,8 @@ class LearningDatabase(OriginalApi):
         if self._embedder is None:
             return records
         missing = [row for row, record in enumerate(records) if record.embedding is None]
+        if missing:
+            self._check_model(repository or self.repository)
         if missing and repository is not None:
             stored = repository.existing_ids(records[row].task_id for row in missing)
             missing = [row for row in missing if records[row].task_id not in stored]
@@ -270,6 +284,7 @@ class LearningDatabase(OriginalApi):
             )
 
         def search() -> builtins.list[SimilarExecution]:
+            self._check_model(repository)
             query = embedder.embed([task_description])[0]
             return repository.find_similar(
                 query, repo=repo, limit=limit, days_back=days_back, threshold=threshold
@@ -306,6 +321,50 @@ class LearningDatabase(OriginalApi):
             )
         )
 
+    async def reembed(
+        self,
+        *,
+        where_missing: bool = False,
+        model: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        on_progress: Progress | None = None,
+    ) -> ReembedResult:
+        """Recompute embeddings: rows without one, or every row with `model` (default: ours).
+
+        Resumable: a run killed part-way resumes after its last finished batch. Once every
+        row has `model`'s vectors, the store records `model`; a process using another model
+        then gets `EmbeddingModelMismatchError` instead of meaningless scores.
+        """
+        repository, target = self.repository, model or self.config.embedding_model
+        embedder = self._embedder
+        if embedder is None or target != self._model_name:
+            embedder = bootstrap.build_embedder(
+                _with_overrides(self.config, embedding_model=target)
+            )
+        if embedder is None:
+            raise EmbeddingsUnavailableError(
+                "Re-embedding needs embeddings, which are disabled "
+                "(LEARNING_STORE_EMBEDDINGS_ENABLED=false)."
+            )
+        result = await self._run(
+            lambda: reembed(
+                repository,
+                embedder,
+                target,
+                where_missing=where_missing,
+                batch_rows=batch_rows,
+                on_progress=on_progress,
+            )
+        )
+        self._model_checked = False
+        return result
+
+    def _check_model(self, repository: ExecutionRepository) -> None:
+        """Refuse to mix models in one store (once per LearningDatabase once it passed)."""
+        if not self._model_checked and self._model_name is not None:
+            check_model(repository, self._model_name)
+            self._model_checked = True
+
     async def get_stats(self) -> StoreStats:
         """Row count, time span, rows per repo, rows without embedding, size on disk."""
         return await self._run(self.repository.stats)
@@ -317,6 +376,12 @@ class LearningDatabase(OriginalApi):
     def __repr__(self) -> str:
         where = getattr(self._repository, "url", None) or self._database_path or "not opened"
         return f"LearningDatabase({where!s})"
+
+
+def _model_name_of(embedder: Embedder) -> str | None:
+    """The model name of a handed-in embedder, when it says (a caching wrapper's inner's)."""
+    inner = getattr(embedder, "inner", embedder)
+    return getattr(inner, "model_name", None)
 
 
 def _with_overrides(config: LearningConfig, **overrides: Any) -> LearningConfig:

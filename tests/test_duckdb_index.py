@@ -26,7 +26,7 @@ def test_writes_after_a_search_are_found_without_a_reload(tmp_path: Path, monkey
     store.add_many([row(n, embedding=unit_vector(n)) for n in range(20)])
     assert ids(store.find_similar(unit_vector(3), threshold=0.99)) == [task_uuid(3)]
     loads = []
-    import learning_store.repository.sql as sql_module
+    import learning_store.repository.index_keeper as sql_module
 
     monkeypatch.setattr(sql_module, "load_index", lambda c: loads.append(1) or load_index(c))
     store.add_many([row(100 + n, embedding=unit_vector(100 + n)) for n in range(10)])  # Arrow path

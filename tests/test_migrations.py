@@ -129,7 +129,7 @@ def newer_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     scripts = tmp_path / "scripts"
     shutil.copytree(migrations.script_location(), scripts)
     (scripts / "versions" / "9001_future.py").write_text(
-        'revision = "9001"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n'
+        'revision = "9001"\ndown_revision = "0003"\nbranch_labels = None\ndepends_on = None\n'
         "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
     )
     monkeypatch.setattr(migrations, "script_location", lambda: scripts)

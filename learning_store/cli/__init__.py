@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import bench, data, db, demo, feedback, insight
+from learning_store.cli import bench, data, db, demo, feedback, insight, upkeep
 
 app = typer.Typer(
     name="learning-store",
@@ -21,6 +21,7 @@ app.command()(data.ingest)
 app.command()(data.export)
 app.command()(data.prune)
 app.command()(feedback.feedback)
+app.command()(upkeep.reembed)
 app.command()(bench.bench)
 
 

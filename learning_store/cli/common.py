@@ -13,6 +13,7 @@ from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from learning_store.config import LearningConfig
 from learning_store.errors import LearningStoreError
@@ -68,6 +69,20 @@ def parse_moment(text: str | None, option: str) -> datetime | None:
             f"{option} {text!r} is not a date: use ISO form, e.g. 2026-11-01 or 2026-11-01T12:00"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def rows_progress() -> Progress:
+    """A progress bar with rows done and rows/s (ingest, reembed, adopt)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TextColumn("{task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def settings(url: str | None, model: str | None = None) -> LearningConfig:

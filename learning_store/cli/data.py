@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from learning_store.archive import prune as prune_store
 from learning_store.bootstrap import build_repository
@@ -18,6 +17,7 @@ from learning_store.cli.common import (
     console,
     parse_age,
     parse_moment,
+    rows_progress,
     settings,
     user_errors,
 )
@@ -74,7 +74,7 @@ async def _ingest_all(
     async with LearningDatabase(config=config) as db:
         for path in files:
             chosen = detect_format(path, file_format)
-            with _progress() as progress:
+            with rows_progress() as progress:
                 task = progress.add_task(
                     path.name, total=progress_total(path, chosen) or None, rows=0, rate=0.0
                 )
@@ -88,19 +88,6 @@ async def _ingest_all(
                     await ingest_file(db, path, chosen, batch_size=batch_size, on_progress=report)
                 )
     return summaries
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TextColumn("{task.fields[rate]:,.0f} rows/s"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def _summary_line(summary: IngestSummary) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -10,8 +11,18 @@ import typer
 from sqlalchemy.engine import Connection
 
 from learning_store import migrations
+from learning_store.adoption import adopt as adopt_database
 from learning_store.catalog import schema_differences
-from learning_store.cli.common import UrlOption, console, database_url, fail, user_errors
+from learning_store.cli.common import (
+    ModelOption,
+    UrlOption,
+    console,
+    database_url,
+    fail,
+    rows_progress,
+    settings,
+    user_errors,
+)
 from learning_store.engine import create_engine_for, translated_errors
 from learning_store.repository.row_rules import unreadable_rows
 from learning_store.urls import redact
@@ -97,6 +108,38 @@ def check(url: UrlOption = None) -> None:
         )
         for task_id, reason in examples:
             console.print(f"  {task_id}: {reason}", highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def adopt(
+    url: UrlOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the report; change nothing.")
+    ] = False,
+    model: ModelOption = None,
+) -> None:
+    """Take over an executions table the original learning database wrote, keeping every row.
+
+    DuckDB: the file is first copied to FILE.before-adopt and swapped atomically at the end;
+    PostgreSQL: one transaction, the old table kept as executions_before_adopt. Running it
+    again on an adopted database changes nothing.
+    Example: learning-store db adopt --url duckdb:///data/learning.db --dry-run
+    """
+    config = settings(url, model)
+    with rows_progress() as progress:
+        task = progress.add_task("embedding", total=None, rows=0, rate=0.0, visible=False)
+        started = time.perf_counter()
+
+        def report_progress(done: int, total: int) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, completed=done, total=total, rows=done, rate=rate, visible=True)
+
+        report = adopt_database(
+            config.database_url, config, dry_run=dry_run, on_progress=report_progress
+        )
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -188,6 +188,31 @@ class ExecutionRepository(Protocol):
         """Delete records with timestamp before `cutoff`; return how many were deleted."""
         ...
 
+    def read_setting(self, name: str) -> str | None:
+        """A fact recorded about the stored data (such as the embedding model), or None."""
+        ...
+
+    def write_setting(self, name: str, value: str | None) -> None:
+        """Record a fact about the stored data; None removes it."""
+        ...
+
+    def count_embedding_work(self, *, missing_only: bool, after: UUID | None = None) -> int:
+        """Rows a re-embed would visit (after `after`): without a usable embedding, or all."""
+        ...
+
+    def embedding_work(
+        self, *, missing_only: bool, after: UUID | None, limit: int
+    ) -> builtins.list[tuple[UUID, str]]:
+        """Up to `limit` (task_id, embedding text) pairs after `after`, in task_id order.
+
+        Rows that break a record rule are included: they are kept, so they get vectors too.
+        """
+        ...
+
+    def set_embeddings(self, vectors: Mapping[UUID, Any]) -> int:
+        """Replace these rows' embeddings in one transaction; return how many rows exist."""
+        ...
+
     def close(self) -> None:
         """Release connections; the repository cannot be used afterwards."""
         ...

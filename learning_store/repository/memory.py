@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
@@ -37,6 +37,7 @@ class InMemoryExecutionRepository:
         self.batch_size = batch_size
         self._records: dict[UUID, ExecutionRecord] = {}
         self._lock = threading.RLock()
+        self._settings: dict[str, str] = {}
 
     def add(self, record: RecordInput) -> bool:
         """Store one record; False when its task_id is already stored."""
@@ -189,6 +190,57 @@ class InMemoryExecutionRepository:
             for key in old:
                 del self._records[key]
         return len(old)
+
+    def read_setting(self, name: str) -> str | None:
+        """A fact recorded about the stored data, or None."""
+        with self._lock:
+            return self._settings.get(name)
+
+    def write_setting(self, name: str, value: str | None) -> None:
+        """Record a fact about the stored data; None removes it."""
+        with self._lock:
+            if value is None:
+                self._settings.pop(name, None)
+            else:
+                self._settings[name] = value
+
+    def count_embedding_work(self, *, missing_only: bool, after: UUID | None = None) -> int:
+        """Rows (after `after`) without an embedding, or every row."""
+        with self._lock:
+            records = builtins.list(self._records.values())
+        return sum(
+            (not missing_only or record.embedding is None)
+            and (after is None or record.task_id > after)
+            for record in records
+        )
+
+    def embedding_work(
+        self, *, missing_only: bool, after: UUID | None, limit: int
+    ) -> builtins.list[tuple[UUID, str]]:
+        """(task_id, embedding text) pairs after `after`, in task_id order."""
+        with self._lock:
+            records = sorted(self._records.values(), key=lambda record: record.task_id)
+        chosen = [
+            (record.task_id, record.embedding_text())
+            for record in records
+            if (after is None or record.task_id > after)
+            and (not missing_only or record.embedding is None)
+        ]
+        return chosen[:limit]
+
+    def set_embeddings(self, vectors: Mapping[UUID, Any]) -> int:
+        """Replace these records' embeddings; return how many exist."""
+        updated = 0
+        with self._lock:
+            for task_id, vector in vectors.items():
+                stored = self._records.get(task_id)
+                if stored is not None:
+                    embedding = ExecutionRecord.model_validate(
+                        {**stored.stored_fields(), "embedding": vector}
+                    ).embedding
+                    self._records[task_id] = stored.model_copy(update={"embedding": embedding})
+                    updated += 1
+        return updated
 
     def close(self) -> None:
         """Nothing to release; kept for the protocol."""

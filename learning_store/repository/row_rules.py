@@ -14,6 +14,7 @@ a naive timestamp as UTC, an unknown error_type verbatim, and an embedding that 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -39,26 +40,30 @@ _NON_NEGATIVE = ("duration_seconds", "cost_estimate")
 _OPTIONAL_NON_NEGATIVE = ("actual_cost", "peak_memory_mb", "cpu_time_seconds")
 
 
-def _filled(column: sa.ColumnElement, longest: int) -> sa.ColumnElement[bool]:
+def _filled(column: Any, longest: int) -> sa.ColumnElement[bool]:
     length = sa.func.length(column)
     return sa.and_(sa.func.length(sa.func.trim(column)) > 0, length <= longest)
 
 
-def _finite_at_least_zero(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
+def _finite_at_least_zero(column: Any) -> sa.ColumnElement[bool]:
     """`x >= 0` and finite: NaN sorts above infinity on DuckDB and PostgreSQL alike."""
     return sa.and_(column >= 0, column < _FINITE_LIMIT)
 
 
-def _json_object(dialect: str) -> sa.ColumnElement[bool]:
+def _json_object(dialect: str, metadata: Any) -> sa.ColumnElement[bool]:
     if dialect == "postgresql":
-        kind = sa.func.jsonb_typeof(_t.metadata)
-        return sa.or_(_t.metadata.is_(None), kind == "object")
-    return sa.or_(_t.metadata.is_(None), sa.func.json_type(_t.metadata) == "OBJECT")
+        return sa.or_(metadata.is_(None), sa.func.jsonb_typeof(metadata) == "object")
+    return sa.or_(metadata.is_(None), sa.func.json_type(metadata) == "OBJECT")
 
 
 @cache
 def readable(dialect: str) -> sa.ColumnElement[bool]:
-    """True for rows every record rule accepts (as they are read: see the module doc)."""
+    """True for rows of `executions` every record rule accepts (see the module doc)."""
+    return readable_columns(dialect, _t)
+
+
+def readable_columns(dialect: str, _t: Any) -> sa.ColumnElement[bool]:
+    """The same rules over any columns named like the table's (a subquery's, say)."""
     rules: list[sa.ColumnElement[bool]] = [
         _t.task_id.is_not(None),
         _t.timestamp.is_not(None),
@@ -71,7 +76,7 @@ def readable(dialect: str) -> sa.ColumnElement[bool]:
         _t.complexity_score.between(0, 100),
         sa.or_(_t.quality_score.is_(None), _t.quality_score.between(0, 100)),
         sa.or_(_t.user_rating.is_(None), _t.user_rating.between(1, 5)),
-        _json_object(dialect),
+        _json_object(dialect, _t.metadata),
     ]
     rules += [_filled(_t[name], MAX_LABEL_LENGTH) for name in _REQUIRED_LABELS]
     rules += [

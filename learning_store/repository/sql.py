@@ -5,17 +5,15 @@ from __future__ import annotations
 import builtins
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
-import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
-from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -26,7 +24,6 @@ from learning_store.engine import create_engine_for, translated_errors
 from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.migrations import ensure_current_schema
 from learning_store.models import (
-    EMBEDDING_DIMENSION,
     BatchResult,
     ExecutionRecord,
     FeedbackResult,
@@ -36,44 +33,27 @@ from learning_store.models import (
     StoreStats,
     TierPerformance,
 )
-from learning_store.repository import sql_analytics
+from learning_store.repository import sql_analytics, sql_upkeep
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
+from learning_store.repository.index_keeper import IndexKeeper
 from learning_store.repository.row_rules import readable
+from learning_store.repository.sql_rows import clauses, records_from, row_values
 from learning_store.repository.sql_similarity import (
-    Stamp,
-    load_index,
-    micros,
     rows_without_vector,
     streamed_matches,
-    table_stamp,
 )
-from learning_store.repository.vector_index import VectorIndex
 from learning_store.repository.write_gate import WriteGate, gate_for_file
-from learning_store.schema import equals, executions
+from learning_store.schema import executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
-from learning_store.vectors import Vector, stack
 
 _INSERT_NEW = (
     postgresql.insert(executions)
     .on_conflict_do_nothing(index_elements=["task_id"])
     .returning(executions.c.task_id)
 )
-_SET_FEEDBACK = (
-    sa.update(executions)
-    .where(executions.c.task_id == sa.bindparam("b_task_id", type_=sa.Uuid()))
-    .values(
-        user_accepted=sa.func.coalesce(
-            sa.bindparam("b_accepted", type_=sa.Boolean()), executions.c.user_accepted
-        ),
-        user_rating=sa.func.coalesce(
-            sa.bindparam("b_rating", type_=sa.SmallInteger()), executions.c.user_rating
-        ),
-    )
-)
-"""Set the feedback columns that a feedback item gives; a NULL parameter keeps the value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +93,10 @@ class SqlExecutionRepository:
         self.dialect = self._engine.dialect.name
         single_connection = isinstance(self._engine.pool, StaticPool)
         self._lock = threading.RLock() if single_connection else None
-        self._index_lock = threading.Lock()
         self.parallel_writes = 1 if single_connection else 2
         """Chunks of one batch written at once (each its own transaction)."""
         self._closed = False
-        self._index: VectorIndex | None = None  # DuckDB only: loaded on the first search
-        self._index_stamp: Stamp | None = None
+        self._index = IndexKeeper()  # DuckDB only: loaded on the first search
         path = duckdb_path(self._engine.url) if self.dialect == "duckdb" else None
         self._gate: WriteGate | None = None if path is None else gate_for_file(path)
         """DuckDB files only: keeps overlapping writers of this process from colliding."""
@@ -176,7 +154,7 @@ class SqlExecutionRepository:
         claimed = self._claiming(record.task_id for record in chunk.records)
         with self._guard(), claimed, translated_errors(self._url, "store executions"):
             written = self._write(chunk)
-            self._index_written(chunk.records, written, chunk.uploaded_at)
+            self._index.written(chunk.records, written, chunk.uploaded_at)
         return written
 
     def _write(self, chunk: _Chunk) -> int:
@@ -186,36 +164,9 @@ class SqlExecutionRepository:
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
         ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
-        rows = [_row(record, chunk.uploaded_at) for record in ordered]
+        rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
             return len(connection.execute(_INSERT_NEW, rows).fetchall())
-
-    def _index_written(
-        self, records: builtins.list[ExecutionRecord], written: int, uploaded_at: datetime
-    ) -> None:
-        """Keep the DuckDB vector index in step with the rows this store just committed.
-
-        The index holds every stored row that has an embedding, so a record with an
-        embedding that the index does not know is one this write stored.
-        """
-        with self._index_lock:
-            self._index_rows(records, written, uploaded_at)
-
-    def _index_rows(
-        self, records: builtins.list[ExecutionRecord], written: int, uploaded_at: datetime
-    ) -> None:
-        if self._index is None or self._index_stamp is None or written == 0:
-            return
-        count, newest = self._index_stamp
-        self._index_stamp = (count + written, max(filter(None, (newest, uploaded_at))))
-        new = [r for r in records if r.embedding is not None and r.task_id not in self._index]
-        if new:
-            self._index.add(
-                [record.task_id for record in new],
-                [record.repo for record in new],
-                np.array([micros(record.timestamp) for record in new], dtype=np.int64),
-                stack([record.embedding for record in new]),
-            )
 
     def record_feedback(
         self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
@@ -239,21 +190,48 @@ class SqlExecutionRepository:
         keys = [item.task_id for item in ordered]
         with self._claiming(keys), self._transaction("record feedback") as connection:
             found = self._stored_among(connection, keys)
-            rows = [
-                {"b_task_id": item.task_id, "b_accepted": item.accepted, "b_rating": item.rating}
-                for item in ordered
-                if item.task_id in found
-            ]
-            if rows:
-                connection.execute(_SET_FEEDBACK, rows)
-        return FeedbackResult(len(rows), [key for key in keys if key not in found])
+            sql_upkeep.set_feedback(connection, [item for item in ordered if item.task_id in found])
+        unknown = [key for key in keys if key not in found]
+        return FeedbackResult(len(keys) - len(unknown), unknown)
+
+    def read_setting(self, name: str) -> str | None:
+        """A fact recorded about the stored data (such as the embedding model), or None."""
+        with self._connection("read a setting") as connection:
+            return sql_upkeep.read_setting(connection, name)
+
+    def write_setting(self, name: str, value: str | None) -> None:
+        """Record a fact about the stored data; None removes it."""
+        with self._exclusively(), self._transaction("write a setting") as connection:
+            sql_upkeep.write_setting(connection, name, value)
+
+    def count_embedding_work(self, *, missing_only: bool, after: UUID | None = None) -> int:
+        """Rows a re-embed would visit (after `after`): without a usable embedding, or all."""
+        with self._connection("count rows to embed") as connection:
+            return sql_upkeep.count_embedding_work(
+                connection, missing_only=missing_only, after=after
+            )
+
+    def embedding_work(
+        self, *, missing_only: bool, after: UUID | None, limit: int
+    ) -> builtins.list[tuple[UUID, str]]:
+        """Up to `limit` (task_id, embedding text) pairs after `after`, in task_id order."""
+        with self._connection("read rows to embed") as connection:
+            return sql_upkeep.embedding_work(
+                connection, missing_only=missing_only, after=after, limit=limit
+            )
+
+    def set_embeddings(self, vectors: Mapping[UUID, Any]) -> int:
+        """Replace these rows' embeddings in one transaction; return how many rows exist."""
+        with self._claiming(vectors), self._transaction("store embeddings") as connection:
+            self._index.forget()
+            return sql_upkeep.set_embeddings(connection, vectors)
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
         with self._exclusively(), self._transaction("delete old executions") as connection:
-            self._forget_index()
-            statement = sa.delete(executions).where(*_clauses(where))
+            self._index.forget()
+            statement = sa.delete(executions).where(*clauses(where))
             return connection.execute(statement).rowcount
 
     # Reads ------------------------------------------------------------------------------
@@ -265,7 +243,7 @@ class SqlExecutionRepository:
         )
         with self._connection("read an execution") as connection:
             rows = connection.execute(statement).mappings().all()
-        return next(iter(_records(rows)), None)
+        return next(iter(records_from(rows)), None)
 
     def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these task_ids are already stored (on PostgreSQL, 1,000 per query)."""
@@ -305,7 +283,7 @@ class SqlExecutionRepository:
         )
         with self._connection("list executions") as connection:
             rows = connection.execute(statement).mappings().all()
-        return _records(rows)
+        return records_from(rows)
 
     def count(self, **filters: Any) -> int:
         """Number of records matching every filter."""
@@ -333,7 +311,7 @@ class SqlExecutionRepository:
         since = datetime.now(UTC) - timedelta(days=days_back)
         with self._connection("search similar executions") as connection:
             if self.dialect == "duckdb":
-                index = self._current_index(connection)
+                index = self._index.current(connection)
                 ranked = index.search(
                     query, repo=repo, since=since, limit=limit, threshold=threshold
                 )
@@ -346,26 +324,13 @@ class SqlExecutionRepository:
                 chosen = [task_id for task_id, _ in ranked]
                 statement = sa.select(executions).where(executions.c.task_id.in_(chosen))
                 rows = connection.execute(statement).mappings().all() if chosen else []
-        records = {record.task_id: record for record in _records(rows)}
+        records = {record.task_id: record for record in records_from(rows)}
         # A row deleted by another connection between the search and the read is left out.
         return [
             SimilarExecution(records[task_id], score)
             for task_id, score in ranked
             if task_id in records
         ]
-
-    def _forget_index(self) -> None:
-        """Drop the vector index after a delete; the next search rebuilds it."""
-        with self._index_lock:
-            self._index = None
-
-    def _current_index(self, connection: Connection) -> VectorIndex:
-        """The DuckDB vector index, rebuilt if anything but this store changed the table."""
-        with self._index_lock:
-            stamp = table_stamp(connection)
-            if self._index is None or stamp != self._index_stamp:
-                self._index, self._index_stamp = load_index(connection), stamp
-            return self._index
 
     def iter_chunks(
         self,
@@ -384,7 +349,7 @@ class SqlExecutionRepository:
                 stream_results=True, yield_per=chunk_size
             ).execute(statement)
             for chunk in streamed.mappings().partitions():
-                yield _records(chunk)
+                yield records_from(chunk)
 
     def tier_performance(
         self, *, repo: str | None = None, days_back: int = 30
@@ -430,7 +395,7 @@ class SqlExecutionRepository:
         keys = [UUID(str(key)) for key in task_ids]
         deleted = 0
         with self._exclusively(), self._transaction("delete executions") as connection:
-            self._forget_index()
+            self._index.forget()
             for start in range(0, len(keys), 1000):
                 statement = sa.delete(executions).where(
                     executions.c.task_id.in_(keys[start : start + 1000])
@@ -472,52 +437,9 @@ class SqlExecutionRepository:
 
     def _readable(self, where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
         """A filter's conditions plus the record rules (see `row_rules`)."""
-        return [readable(self.dialect), *_clauses(where)]
+        return [readable(self.dialect), *clauses(where)]
 
     def _guard(self) -> threading.RLock | nullcontext[None]:
         if self._closed:
             raise ValueError("this repository is closed; create a new one to keep working")
         return self._lock or nullcontext()
-
-
-def _clauses(where: ExecutionFilter) -> builtins.list[sa.ColumnElement[bool]]:
-    """SQL conditions for a filter (always bound parameters, never string-built SQL)."""
-    clauses = [equals(executions.c[name], value) for name, value in where.equalities().items()]
-    if where.since is not None:
-        clauses.append(executions.c.timestamp >= where.since)
-    if where.until is not None:
-        clauses.append(executions.c.timestamp < where.until)
-    return clauses
-
-
-def _row(record: ExecutionRecord, uploaded_at: datetime) -> dict[str, Any]:
-    """Column values for one record, with the store's upload time."""
-    values = record.model_dump()
-    values["uploaded_at"] = uploaded_at
-    return values
-
-
-def _records(rows: Iterable[Any]) -> builtins.list[ExecutionRecord]:
-    """Records from result rows; a row breaking a rule SQL cannot check is left out."""
-    records = []
-    for row in rows:
-        with contextlib.suppress(ValidationError):
-            records.append(_record(row))
-    return records
-
-
-def _record(row: Any) -> ExecutionRecord:
-    """An `ExecutionRecord` from a result row, read leniently (see `row_rules`)."""
-    values = {column.name: row[column.name] for column in executions.columns}
-    values["embedding"] = _usable_embedding(values["embedding"])
-    return ExecutionRecord.model_validate(values)
-
-
-def _usable_embedding(embedding: Any) -> Any:
-    """The stored embedding, or None when it is not 384 finite numbers (another model's)."""
-    if embedding is None or isinstance(embedding, Vector):
-        return embedding
-    if len(embedding) != EMBEDDING_DIMENSION:
-        return None
-    vector = np.asarray(embedding, dtype=np.float32)
-    return Vector(vector) if np.isfinite(vector).all() else None

@@ -1,0 +1,62 @@
+"""The DuckDB store's in-process vector index, and when to trust, extend or rebuild it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.engine import Connection
+
+from learning_store.models import ExecutionRecord
+from learning_store.repository.sql_similarity import Stamp, load_index, micros, table_stamp
+from learning_store.repository.vector_index import VectorIndex
+from learning_store.vectors import stack
+
+
+class IndexKeeper:
+    """Loads the index on the first search and keeps it in step with this store's writes.
+
+    A version stamp of the table (row count, newest upload time) tells when another
+    connection changed it; the index is then rebuilt. Changes the stamp cannot see
+    (deletes, new embeddings) drop the index, so the next search rebuilds it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._stamp: Stamp | None = None
+
+    def current(self, connection: Connection) -> VectorIndex:
+        """The index, rebuilt if anything but this store changed the table."""
+        with self._lock:
+            stamp = table_stamp(connection)
+            if self._index is None or stamp != self._stamp:
+                self._index, self._stamp = load_index(connection), stamp
+            return self._index
+
+    def written(self, records: list[ExecutionRecord], written: int, uploaded_at: datetime) -> None:
+        """Add what this store just committed.
+
+        The index holds every stored row that has an embedding, so a record with an
+        embedding that the index does not know is one this write stored.
+        """
+        with self._lock:
+            if self._index is None or self._stamp is None or written == 0:
+                return
+            count, newest = self._stamp
+            self._stamp = (count + written, max(filter(None, (newest, uploaded_at))))
+            index = self._index
+            new = [r for r in records if r.embedding is not None and r.task_id not in index]
+            if new:
+                index.add(
+                    [record.task_id for record in new],
+                    [record.repo for record in new],
+                    np.array([micros(record.timestamp) for record in new], dtype=np.int64),
+                    stack([record.embedding for record in new]),
+                )
+
+    def forget(self) -> None:
+        """Drop the index after a change its stamp cannot see; the next search rebuilds it."""
+        with self._lock:
+            self._index = None
