@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from learning_store.models import (
     ExecutionRecord,
+    OutcomeCount,
     PoolPerformance,
     SolutionPattern,
     TierPerformance,
@@ -122,6 +123,28 @@ def pool_performance(records: Iterable[ExecutionRecord]) -> list[PoolPerformance
             )
         )
     rows.sort(key=lambda row: (-row.hour.timestamp(), row.pool_type, row.repo))
+    return rows
+
+
+def outcome_counts(records: Iterable[ExecutionRecord]) -> list[OutcomeCount]:
+    """Per model tier and task type: executions, successes, and cost/duration/quality sums."""
+    rows = []
+    groups = _grouped(records, lambda r: (r.model_tier, r.task_type))
+    for (tier, task_type), group in groups.items():
+        qualities = [r.quality_score for r in group if r.quality_score is not None]
+        rows.append(
+            OutcomeCount(
+                model_tier=tier,
+                task_type=task_type,
+                executions=len(group),
+                successes=sum(record.success for record in group),
+                cost_sum=math.fsum(cost_of(record) for record in group),
+                duration_sum=math.fsum(record.duration_seconds for record in group),
+                quality_sum=math.fsum(qualities),
+                rated=len(qualities),
+            )
+        )
+    rows.sort(key=lambda row: (row.model_tier, row.task_type))
     return rows
 
 

@@ -138,6 +138,8 @@ TIERS = {  # base success, seconds per unit of difficulty, cost per call
     "medium": (0.88, 45.0, 0.012),
     "large": (0.95, 90.0, 0.060),
 }
+CAPABILITY = {"small": 0.35, "medium": 0.65, "large": 0.95}
+"""The skill requirement each tier meets without losing success."""
 POOLS = {"local-workers": 1.25, "cloud-standard": 1.0, "cloud-burst": 0.8}  # duration factor
 TOPOLOGIES = ("single", "pipeline", "mesh", "hierarchical")
 FAILURES = {
@@ -173,14 +175,16 @@ def _execution(rng: random.Random, end: datetime, days: int) -> ExecutionRecord:
     task_id = uuid.UUID(int=rng.getrandbits(128), version=4)
     topic = rng.choice(TOPICS)
     repo = rng.choice(REPOS)
-    description = rng.choice(topic.descriptions).format(entity=rng.choice(ENTITIES))
+    template = rng.choice(topic.descriptions)
+    description = template.format(entity=rng.choice(ENTITIES))
+    requirement = skill_requirement(template)
     complexity = min(100.0, max(0.0, rng.gauss(100 * topic.difficulty, 15)))
     tier = "large" if complexity > 70 else "medium" if complexity > 40 else "small"
     if rng.random() < 0.15:  # the router sometimes picks another tier
         tier = rng.choice(tuple(TIERS))
-    base_success, seconds, cost = TIERS[tier]
+    _, seconds, cost = TIERS[tier]
     pool = rng.choice(tuple(POOLS))
-    success = rng.random() < base_success - 0.25 * max(0.0, complexity - 50) / 50
+    success = rng.random() < _success_probability(tier, complexity, requirement)
     duration = max(
         1.0, rng.lognormvariate(0, 0.5) * seconds * (0.5 + complexity / 100) * POOLS[pool]
     )
@@ -216,5 +220,30 @@ def _execution(rng: random.Random, end: datetime, days: int) -> ExecutionRecord:
         peak_memory_mb=round(rng.uniform(200, 1200) * (1.5 if tier == "large" else 1.0), 1),
         cpu_time_seconds=round(duration * rng.uniform(0.2, 0.8), 2),
         solution_summary=rng.choice(topic.solutions) if success else None,
-        metadata={"demo": True, "router_version": "2.3"},
+        metadata={"demo": True, "router_version": "2.3", "skill_requirement": requirement},
     )
+
+
+def skill_requirement(template: str) -> float:
+    """How capable a model a kind of task needs (0 to 1), fixed per description template.
+
+    Hidden from the router: it is what history can teach, since tasks worded alike need
+    alike skill, while their task type alone does not tell.
+    """
+    return round(random.Random(template).uniform(0.0, 1.0), 3)
+
+
+def true_success_probability(record: ExecutionRecord, tier: str) -> float:
+    """The probability the generator gave a task like `record` of succeeding on `tier`."""
+    requirement = float(record.metadata.get("skill_requirement", 0.0))
+    return _success_probability(tier, record.complexity_score, requirement)
+
+
+def _success_probability(tier: str, complexity: float, requirement: float) -> float:
+    """A tier's chance of success on a task.
+
+    Its base rate, less up to 25 points for complexity above 50, less 0.7 per unit of
+    skill the task needs beyond the tier's capability.
+    """
+    missing_skill = max(0.0, requirement - CAPABILITY[tier])
+    return TIERS[tier][0] - 0.25 * max(0.0, complexity - 50) / 50 - 0.7 * missing_skill

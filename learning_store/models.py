@@ -26,24 +26,30 @@ from pydantic import (
 from learning_store.results import (
     BatchResult,
     FeedbackResult,
+    OutcomeCount,
     PoolPerformance,
     RejectedRecord,
     SimilarExecution,
     SolutionPattern,
     StoreStats,
+    TierEstimate,
     TierPerformance,
+    TierRecommendation,
 )
 from learning_store.vectors import Vector
 
 __all__ = [  # the result types live in `results`; importing them from here keeps working
     "BatchResult",
     "FeedbackResult",
+    "OutcomeCount",
     "PoolPerformance",
     "RejectedRecord",
     "SimilarExecution",
     "SolutionPattern",
     "StoreStats",
+    "TierEstimate",
     "TierPerformance",
+    "TierRecommendation",
 ]
 
 EMBEDDING_DIMENSION = 384

@@ -198,3 +198,68 @@ class FeedbackResult:
     updated: int = 0
     unknown: list[UUID] = field(default_factory=list)
     rejected: list[RejectedRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeCount:
+    """One model tier on one task type: executions, successes, and sums for the means.
+
+    The priors of routing advice: sums rather than means, so tallies add up exactly.
+    """
+
+    model_tier: str
+    task_type: str
+    executions: int
+    successes: int
+    cost_sum: float
+    duration_sum: float
+    quality_sum: float
+    rated: int
+
+
+@dataclass(frozen=True, slots=True)
+class TierEstimate:
+    """What the history says one model tier would do on a task.
+
+    `success_rate` is the expected probability of success; `success_low`/`success_high`
+    bound it (about 95%), widening when little similar evidence exists. Costs, durations and
+    quality are similarity-weighted means of the similar executions (the tier's own means
+    when none is similar); `evidence` is how many past executions informed the estimate.
+    """
+
+    tier: str
+    success_rate: float
+    success_low: float
+    success_high: float
+    avg_cost: float
+    avg_duration: float
+    avg_quality: float | None
+    evidence: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class TierRecommendation:
+    """The tier to run a task on, the estimate for every candidate tier, and why."""
+
+    tier: str
+    estimates: list[TierEstimate]
+    reason: str
+
+    def estimate_for(self, tier: str) -> TierEstimate:
+        """The estimate of one tier (KeyError when it was not a candidate)."""
+        for item in self.estimates:
+            if item.tier == tier:
+                return item
+        raise KeyError(tier)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "tier": self.tier,
+            "reason": self.reason,
+            "estimates": [item.to_dict() for item in self.estimates],
+        }

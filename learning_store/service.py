@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from learning_store import bootstrap
+from learning_store.advice.facade import AdviceApi
 from learning_store.archive import PruneResult, prune
 from learning_store.config import LearningConfig
 from learning_store.embeddings import Embedder
@@ -55,7 +56,7 @@ EMBEDDING_WINDOW = 1_000
 T = TypeVar("T")
 
 
-class LearningDatabase(OriginalApi):
+class LearningDatabase(OriginalApi, AdviceApi):
     """Store executions and ask what happened to similar tasks before.
 
     With no `repository`, `initialize()` opens the store named by `database_path` (a DuckDB

@@ -13,7 +13,7 @@ from factories import NOW, row, task_uuid, unit_vector
 
 from learning_store import create_repository
 from learning_store.repository.sql_similarity import load_index
-from learning_store.repository.vector_index import VectorIndex
+from learning_store.repository.vector_index import RowFacts, VectorIndex
 from learning_store.schema import executions
 
 
@@ -79,7 +79,18 @@ def test_vectors_without_a_direction_score_zero_never_nan() -> None:
     """Zero, and so large that the dot product overflows float32: like the other backends."""
     index = VectorIndex()
     vectors = np.array([[1.0] * 384, [0.0] * 384, [3e38] * 384], dtype=np.float32)
-    index.add([task_uuid(n) for n in range(3)], ["r"] * 3, np.zeros(3, np.int64), vectors)
+    facts = RowFacts(
+        repos=["r"] * 3,
+        timestamps_us=np.zeros(3, np.int64),
+        tiers=["t"] * 3,
+        task_types=["k"] * 3,
+        success=[True] * 3,
+        cost=[0.0] * 3,
+        duration=[1.0] * 3,
+        quality=[None] * 3,
+        complexity=[50.0] * 3,
+    )
+    index.add([task_uuid(n) for n in range(3)], vectors, facts)
     query = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
     found = index.search(query, repo=None, since=NOW - timedelta(days=1e5), limit=5, threshold=-1)
     assert [task_id for task_id, _ in found] == [task_uuid(0), task_uuid(2), task_uuid(1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import bench, data, db, demo, feedback, insight, upkeep
+from learning_store.cli import advice, bench, data, db, demo, feedback, insight, upkeep
 
 app = typer.Typer(
     name="learning-store",
@@ -22,6 +22,8 @@ app.command()(data.export)
 app.command()(data.prune)
 app.command()(feedback.feedback)
 app.command()(upkeep.reembed)
+app.command()(advice.recommend)
+app.command()(advice.evaluate)
 app.command()(bench.bench)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from learning_store.cli.advice import recommendation_table
 from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
 from learning_store.cli.insight import print_report
 from learning_store.cli.render import similar_table
@@ -72,9 +73,13 @@ async def _demo(config: LearningConfig, count: int, days: int, seed: int) -> Non
         print_report(tiers, pools, days)
         matches = await db.find_similar(DEMO_QUERY, limit=5, threshold=0.3, days_back=days)
         console.print(similar_table(DEMO_QUERY, matches))
+        advice = await db.recommend_tier(DEMO_QUERY, min_success=0.8, days_back=days)
+        console.print(recommendation_table(DEMO_QUERY, advice))
     console.print(
         f"\nYour data is in [bold]{config.database_url}[/]. Try next:\n"
         "  learning-store report --days 7 --format json\n"
+        '  learning-store recommend "fix the flaky checkout test" --min-success 0.8\n'
+        "  learning-store evaluate --days 30\n"
         '  learning-store similar "fix the flaky checkout test" --limit 3\n'
         "  learning-store export executions.parquet\n"
         "  learning-store stats",

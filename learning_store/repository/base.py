@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
@@ -19,8 +19,10 @@ from learning_store.models import (
     SolutionPattern,
     StoreStats,
     TierPerformance,
+    TierRecommendation,
     as_utc,
 )
+from learning_store.results import OutcomeCount
 
 RecordInput = ExecutionRecord | Mapping[str, Any]
 """What `add_many` accepts per row: a validated record or a plain mapping of its fields."""
@@ -145,6 +147,38 @@ class ExecutionRepository(Protocol):
         threshold: float = 0.7,
     ) -> builtins.list[SimilarExecution]:
         """Records by cosine similarity to `embedding`, best first, at or above `threshold`."""
+        ...
+
+    def outcome_counts(
+        self, *, repo: str | None = None, days_back: int = 90
+    ) -> builtins.list[OutcomeCount]:
+        """Executions, successes and sums per model tier and task type, in the window."""
+        ...
+
+    def recommend_tier(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        task_type: str | None = None,
+        tiers: Sequence[str] | None = None,
+        min_success: float | None = None,
+        days_back: int = 90,
+        complexity_score: float | None = None,
+    ) -> TierRecommendation:
+        """The tier to run a task on, with an estimate per tier (`advice.recommend_tier`)."""
+        ...
+
+    def find_similar_per_tier(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """Like `find_similar`, but the best `limit` of each model tier (one pass)."""
         ...
 
     def iter_chunks(

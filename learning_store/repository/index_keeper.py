@@ -8,10 +8,26 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.engine import Connection
 
+from learning_store.analytics import cost_of
 from learning_store.models import ExecutionRecord
 from learning_store.repository.sql_similarity import Stamp, load_index, micros, table_stamp
-from learning_store.repository.vector_index import VectorIndex
+from learning_store.repository.vector_index import RowFacts, VectorIndex
 from learning_store.vectors import stack
+
+
+def facts_of(records: list[ExecutionRecord]) -> RowFacts:
+    """What the index keeps beside the vectors of these records."""
+    return RowFacts(
+        repos=[r.repo for r in records],
+        timestamps_us=np.array([micros(r.timestamp) for r in records], dtype=np.int64),
+        tiers=[r.model_tier for r in records],
+        task_types=[r.task_type for r in records],
+        success=[r.success for r in records],
+        cost=[cost_of(r) for r in records],
+        duration=[r.duration_seconds for r in records],
+        quality=[r.quality_score for r in records],
+        complexity=[r.complexity_score for r in records],
+    )
 
 
 class IndexKeeper:
@@ -50,10 +66,7 @@ class IndexKeeper:
             new = [r for r in records if r.embedding is not None and r.task_id not in index]
             if new:
                 index.add(
-                    [record.task_id for record in new],
-                    [record.repo for record in new],
-                    np.array([micros(record.timestamp) for record in new], dtype=np.int64),
-                    stack([record.embedding for record in new]),
+                    [r.task_id for r in new], stack([r.embedding for r in new]), facts_of(new)
                 )
 
     def forget(self) -> None:

@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
+import numpy as np
+
 from learning_store import analytics
+from learning_store.advice.recommend import RecommendsTiers
 from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import (
     BatchResult,
@@ -24,13 +27,14 @@ from learning_store.models import (
 )
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
+from learning_store.results import OutcomeCount
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vectors import stack
 
 DEFAULT_BATCH_SIZE = 100
 
 
-class InMemoryExecutionRepository:
+class InMemoryExecutionRepository(RecommendsTiers):
     """Keeps records in a dict behind a lock; for tests and services that need no database."""
 
     def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
@@ -129,6 +133,41 @@ class InMemoryExecutionRepository:
         task_ids = [record.task_id for record in candidates]
         matches = top_matches(cosine_scores(matrix, query), task_ids, limit, threshold)
         return [SimilarExecution(candidates[row], score) for row, score in matches]
+
+    def find_similar_per_tier(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `limit` of each model tier, scored once."""
+        query = query_vector(embedding)
+        since = datetime.now(UTC) - timedelta(days=days_back)
+        candidates = [
+            record
+            for record in self._matching(ExecutionFilter(repo=repo, since=since))
+            if record.embedding is not None
+        ]
+        if not candidates:
+            return {}
+        scores = cosine_scores(stack([record.embedding for record in candidates]), query)
+        task_ids = [record.task_id for record in candidates]
+        found = {}
+        for tier in {record.model_tier for record in candidates}:
+            mine = np.where([r.model_tier == tier for r in candidates], scores, -np.inf)
+            matches = top_matches(mine, task_ids, limit, threshold)
+            if matches:
+                found[tier] = [SimilarExecution(candidates[row], score) for row, score in matches]
+        return found
+
+    def outcome_counts(
+        self, *, repo: str | None = None, days_back: int = 90
+    ) -> builtins.list[OutcomeCount]:
+        """See `learning_store.analytics.outcome_counts`."""
+        return analytics.outcome_counts(self._window(repo, days_back))
 
     def iter_chunks(
         self,

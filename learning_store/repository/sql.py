@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from learning_store.advice.estimator import Neighbour
+from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.engine import create_engine_for, translated_errors
@@ -43,8 +45,10 @@ from learning_store.repository.sql_rows import clauses, records_from, row_values
 from learning_store.repository.sql_similarity import (
     rows_without_vector,
     streamed_matches,
+    streamed_matches_per_tier,
 )
 from learning_store.repository.write_gate import WriteGate, gate_for_file
+from learning_store.results import OutcomeCount
 from learning_store.schema import executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
@@ -65,7 +69,7 @@ class _Chunk:
     arrow: pa.Table | None
 
 
-class SqlExecutionRepository:
+class SqlExecutionRepository(RecommendsTiers):
     """Stores executions through SQLAlchemy Core on DuckDB or PostgreSQL.
 
     Opening checks the schema: a new database is migrated to head, an older one raises
@@ -305,32 +309,97 @@ class SqlExecutionRepository:
         threshold: float = 0.7,
     ) -> builtins.list[SimilarExecution]:
         """Exact cosine search: an in-process index on DuckDB, streamed numpy on PostgreSQL."""
+        return self._search(embedding, repo, limit, days_back, threshold, per_tier=False).get(
+            "", []
+        )
+
+    def find_similar_per_tier(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `limit` of each model tier: one scoring pass, one read of the winners."""
+        return self._search(embedding, repo, limit, days_back, threshold, per_tier=True)
+
+    def _search(
+        self,
+        embedding: Any,
+        repo: str | None,
+        limit: int,
+        days_back: int,
+        threshold: float,
+        *,
+        per_tier: bool,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """Matches grouped by model tier, or all under "" (one read of every winner)."""
         query = query_vector(embedding)
         if limit <= 0:
-            return []
+            return {}
         since = datetime.now(UTC) - timedelta(days=days_back)
         with self._connection("search similar executions") as connection:
             if self.dialect == "duckdb":
                 index = self._index.current(connection)
-                ranked = index.search(
-                    query, repo=repo, since=since, limit=limit, threshold=threshold
-                )
-                rows = rows_without_vector(connection, [task_id for task_id, _ in ranked])
+                search = index.search_per_tier if per_tier else index.search
+                found = search(query, repo=repo, since=since, limit=limit, threshold=threshold)
+                ranked = found if per_tier else {"": found}
+                chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
+                rows = rows_without_vector(connection, chosen)
                 for row in rows:  # the index holds each embedding exactly as stored
                     row["embedding"] = index.vector(row["task_id"])
             else:
-                clauses = self._readable(ExecutionFilter(repo=repo, since=since))
-                ranked = streamed_matches(connection, query, clauses, limit, threshold)
-                chosen = [task_id for task_id, _ in ranked]
+                where = self._readable(ExecutionFilter(repo=repo, since=since))
+                if per_tier:
+                    ranked = streamed_matches_per_tier(connection, query, where, limit, threshold)
+                else:
+                    ranked = {"": streamed_matches(connection, query, where, limit, threshold)}
+                chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
                 statement = sa.select(executions).where(executions.c.task_id.in_(chosen))
                 rows = connection.execute(statement).mappings().all() if chosen else []
         records = {record.task_id: record for record in records_from(rows)}
         # A row deleted by another connection between the search and the read is left out.
-        return [
-            SimilarExecution(records[task_id], score)
-            for task_id, score in ranked
-            if task_id in records
-        ]
+        return {
+            group: [
+                SimilarExecution(records[key], score) for key, score in matches if key in records
+            ]
+            for group, matches in ranked.items()
+        }
+
+    def similar_outcomes(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None,
+        limit: int,
+        days_back: int,
+        now: datetime,
+    ) -> dict[str, builtins.list[Neighbour]]:
+        """On DuckDB, straight from the in-process index, which keeps what advice reads."""
+        if self.dialect != "duckdb":
+            return super().similar_outcomes(
+                embedding, repo=repo, limit=limit, days_back=days_back, now=now
+            )
+        query = query_vector(embedding)
+        with self._connection("search similar executions") as connection:
+            index = self._index.current(connection)
+        return index.neighbours_per_tier(
+            query,
+            repo=repo,
+            since=now - timedelta(days=days_back),
+            limit=limit,
+            threshold=0.0,
+            now=now,
+        )
+
+    def outcome_counts(
+        self, *, repo: str | None = None, days_back: int = 90
+    ) -> builtins.list[OutcomeCount]:
+        """See `learning_store.analytics.outcome_counts` (computed in SQL)."""
+        with self._connection("count outcomes") as connection:
+            return sql_analytics.outcome_counts(connection, repo=repo, days_back=days_back)
 
     def iter_chunks(
         self,

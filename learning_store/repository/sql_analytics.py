@@ -13,7 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.analytics import window_start
-from learning_store.models import PoolPerformance, SolutionPattern, TierPerformance, as_utc
+from learning_store.models import (
+    OutcomeCount,
+    PoolPerformance,
+    SolutionPattern,
+    TierPerformance,
+    as_utc,
+)
 from learning_store.repository.row_rules import readable
 from learning_store.schema import equals, executions
 
@@ -116,6 +122,40 @@ def pool_performance(
             avg_cost=float(row.avg_cost),
             acceptance_rate=_optional_float(row.acceptance_rate),
             avg_rating=_optional_float(row.avg_rating),
+        )
+        for row in connection.execute(statement)
+    ]
+
+
+def outcome_counts(
+    connection: Connection, *, repo: str | None, days_back: int
+) -> list[OutcomeCount]:
+    """Per model tier and task type: executions, successes, and cost/duration/quality sums."""
+    statement = (
+        sa.select(
+            _t.model_tier,
+            _t.task_type,
+            sa.func.count().label("executions"),
+            _successes.label("successes"),
+            sa.func.sum(_cost).label("cost_sum"),
+            sa.func.sum(_t.duration_seconds).label("duration_sum"),
+            sa.func.coalesce(sa.func.sum(_t.quality_score), 0.0).label("quality_sum"),
+            sa.func.count(_t.quality_score).label("rated"),
+        )
+        .where(*_window(connection, repo, days_back))
+        .group_by(_t.model_tier, _t.task_type)
+        .order_by(_t.model_tier, _t.task_type)
+    )
+    return [
+        OutcomeCount(
+            model_tier=row.model_tier,
+            task_type=row.task_type,
+            executions=int(row.executions),
+            successes=int(row.successes),
+            cost_sum=float(row.cost_sum),
+            duration_sum=float(row.duration_sum),
+            quality_sum=float(row.quality_sum),
+            rated=int(row.rated),
         )
         for row in connection.execute(statement)
     ]

@@ -7,7 +7,7 @@ needed): candidates filtered in SQL, vectors streamed in chunks to numpy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.repository.duckdb_bulk import compiled
 from learning_store.repository.row_rules import readable
-from learning_store.repository.vector_index import VectorIndex
+from learning_store.repository.vector_index import RowFacts, VectorIndex
 from learning_store.schema import executions
 from learning_store.similarity import StreamingTopK
 
@@ -32,7 +32,17 @@ Stamp = tuple[int, datetime | None]
 """(row count, newest uploaded_at): changes whenever any connection writes or deletes."""
 
 _INDEXED = sa.select(
-    executions.c.task_id, executions.c.repo, executions.c.timestamp, executions.c.embedding
+    executions.c.task_id,
+    executions.c.repo,
+    executions.c.timestamp,
+    executions.c.embedding,
+    executions.c.model_tier,
+    executions.c.task_type,
+    executions.c.success,
+    sa.func.coalesce(executions.c.actual_cost, executions.c.cost_estimate).label("cost"),
+    executions.c.duration_seconds,
+    executions.c.quality_score,
+    executions.c.complexity_score,
 ).where(executions.c.embedding.is_not(None), readable("duckdb"))
 _STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
 
@@ -78,15 +88,22 @@ def load_index(connection: Connection) -> VectorIndex:
         finite = np.isfinite(matrix).all(axis=1)  # NaN written by another tool: not searchable
         if not finite.all():
             table, matrix = table.filter(pa.array(finite)), matrix[finite]
-        index.add(
-            [UUID(str(value)) for value in table.column("task_id").to_pylist()],
-            table.column("repo").to_pylist(),
-            table.column("timestamp")
+        column = table.column
+        facts = RowFacts(
+            repos=column("repo").to_pylist(),
+            timestamps_us=column("timestamp")
             .cast(pa.timestamp("us", tz="UTC"))
             .cast(pa.int64())
             .to_numpy(),
-            matrix,
+            tiers=column("model_tier").to_pylist(),
+            task_types=column("task_type").to_pylist(),
+            success=column("success").to_pylist(),
+            cost=column("cost").to_pylist(),
+            duration=column("duration_seconds").to_pylist(),
+            quality=column("quality_score").to_pylist(),
+            complexity=column("complexity_score").to_pylist(),
         )
+        index.add([UUID(str(value)) for value in column("task_id").to_pylist()], matrix, facts)
     return index
 
 
@@ -103,22 +120,49 @@ def streamed_matches(
     threshold: float,
 ) -> list[tuple[UUID, float]]:
     """Filter in SQL, stream (task_id, embedding) in chunks, keep the best with numpy."""
-    candidates = sa.select(executions.c.task_id, executions.c.embedding).where(
+    found = _streamed(connection, query, clauses, limit, threshold, lambda _tier: "")
+    return found.get("", [])
+
+
+def streamed_matches_per_tier(
+    connection: Connection,
+    query: np.ndarray,
+    clauses: Sequence[sa.ColumnElement[bool]],
+    limit: int,
+    threshold: float,
+) -> dict[str, list[tuple[UUID, float]]]:
+    """Like `streamed_matches`, but the best `limit` of each model tier."""
+    return _streamed(connection, query, clauses, limit, threshold, lambda tier: tier)
+
+
+def _streamed(
+    connection: Connection,
+    query: np.ndarray,
+    clauses: Sequence[sa.ColumnElement[bool]],
+    limit: int,
+    threshold: float,
+    group_of: Callable[[str], str],
+) -> dict[str, list[tuple[UUID, float]]]:
+    candidates = sa.select(
+        executions.c.task_id, executions.c.model_tier, executions.c.embedding
+    ).where(
         *clauses,
         executions.c.embedding.is_not(None),
         sa.func.cardinality(executions.c.embedding) == EMBEDDING_DIMENSION,
     )
-    best = StreamingTopK(query, limit, threshold)
+    best: dict[str, StreamingTopK] = {}
     streamed = connection.execution_options(
         stream_results=True, yield_per=SIMILARITY_CHUNK_ROWS
     ).execute(candidates)
     while chunk := streamed.fetchmany(SIMILARITY_CHUNK_ROWS):
-        task_ids = [task_id for task_id, _ in chunk]
-        matrix = np.array([vector for _, vector in chunk], dtype=np.float32)
+        groups = [group_of(tier) for _, tier, _ in chunk]
+        task_ids = [task_id for task_id, _, _ in chunk]
+        matrix = np.array([vector for _, _, vector in chunk], dtype=np.float32)
         del chunk  # release the driver's Python floats before the next fetch
         finite = np.isfinite(matrix).all(axis=1)  # NaN written by another tool: not searchable
-        if not finite.all():
-            task_ids = [task_id for task_id, keep in zip(task_ids, finite, strict=True) if keep]
-            matrix = matrix[finite]
-        best.add(task_ids, matrix)
-    return best.result()
+        for group in set(groups):
+            rows = [row for row, name in enumerate(groups) if name == group and finite[row]]
+            keeper = best.setdefault(group, StreamingTopK(query, limit, threshold))
+            keeper.add([task_ids[row] for row in rows], matrix[rows])
+    found = {group: keeper.result() for group, keeper in best.items()}
+    return {group: matches for group, matches in found.items() if matches}

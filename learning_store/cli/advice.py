@@ -1,0 +1,151 @@
+"""`learning-store recommend | evaluate`: which tier to run a task on, and how good that is."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from learning_store.advice import Evaluation
+from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
+from learning_store.results import TierRecommendation
+from learning_store.service import LearningDatabase
+
+
+@user_errors
+def recommend(
+    task: Annotated[str, typer.Argument(help="The task's description, as the router sees it.")],
+    repo: Annotated[str | None, typer.Option(help="Only this repo's history.")] = None,
+    task_type: Annotated[
+        str | None, typer.Option(help="The task's type (default: that of its nearest tasks).")
+    ] = None,
+    min_success: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Want the cheapest tier expected to reach this."),
+    ] = None,
+    complexity: Annotated[
+        float | None, typer.Option(min=0.0, max=100.0, help="The router's complexity score.")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    url: UrlOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Recommend a model tier for a task, with each tier's expected success, cost and duration.
+
+    Example: learning-store recommend "Speed up the slow orders query" --min-success 0.8
+    """
+    if output not in ("table", "json"):
+        raise ValueError(f"--format {output!r}: use table or json")
+
+    async def ask() -> TierRecommendation:
+        async with LearningDatabase(config=settings(url, model)) as db:
+            return await db.recommend_tier(
+                task,
+                repo=repo,
+                task_type=task_type,
+                min_success=min_success,
+                complexity_score=complexity,
+            )
+
+    advice = asyncio.run(ask())
+    if output == "json":
+        typer.echo(json.dumps(advice.to_dict(), indent=2))
+    else:
+        console.print(recommendation_table(task, advice))
+
+
+def recommendation_table(task: str, advice: TierRecommendation) -> Table:
+    """The estimates, the recommended tier highlighted, and the reason as the caption."""
+    table = Table(
+        title=Text(f"Which tier for: {task}"),
+        title_justify="left",
+        caption=Text(advice.reason),
+        caption_justify="left",
+    )
+    table.add_column("tier", no_wrap=True)
+    for heading in ("success", "95% range", "cost", "avg s", "quality", "evidence"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    for item in sorted(advice.estimates, key=lambda item: item.avg_cost):
+        chosen = item.tier == advice.tier
+        table.add_row(
+            Text(("➜ " if chosen else "  ") + item.tier),
+            f"{item.success_rate:.0%}",
+            f"{item.success_low:.0%}-{item.success_high:.0%}",
+            f"${item.avg_cost:.4f}",
+            f"{item.avg_duration:.0f}",
+            "-" if item.avg_quality is None else f"{item.avg_quality:.0f}",
+            f"{item.evidence:,}",
+            style="bold green" if chosen else None,
+        )
+    return table
+
+
+@user_errors
+def evaluate(
+    days: Annotated[int, typer.Option(min=1, help="Replay the executions of this many days.")] = 30,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    url: UrlOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Replay the history in time order and score the tier estimates against two baselines.
+
+    Each execution's success on the tier it ran on is predicted from earlier executions
+    only. Lower Brier score and log loss are better. Example: learning-store evaluate --days 30
+    """
+    if output not in ("table", "json"):
+        raise ValueError(f"--format {output!r}: use table or json")
+
+    async def replay() -> Evaluation:
+        async with LearningDatabase(config=settings(url, model)) as db:
+            return await db.evaluate_advice(days)
+
+    report = asyncio.run(replay())
+    if output == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for table in evaluation_tables(report, days):
+        console.print(table)
+
+
+def evaluation_tables(report: Evaluation, days: int) -> list[Table]:
+    """Scores against the baselines, then calibration, agreement and regret."""
+    scores = Table(
+        title=f"Predicting success, {report.executions:,} executions of the last "
+        f"{days} days, each from earlier ones only",
+        title_justify="left",
+    )
+    scores.add_column("predictor")
+    scores.add_column("Brier score", justify="right")
+    scores.add_column("log loss", justify="right")
+    for name, result in (
+        ("learning_store estimates", report.ours),
+        ("baseline: the tier's success rate", report.tier_baseline),
+        ("baseline: the tier's rate for the task type", report.type_baseline),
+    ):
+        summary = result.summary()
+        scores.add_row(name, f"{summary['brier']:.4f}", f"{summary['log_loss']:.4f}")
+    calibration = Table(
+        title="Calibration: predicted against observed success", title_justify="left"
+    )
+    for heading in ("predicted", "executions", "mean predicted", "observed", "gap"):
+        calibration.add_column(heading, justify="right")
+    for item in report.calibration:
+        calibration.add_row(
+            f"{item.low:.1f}-{item.high:.1f}",
+            f"{item.count:,}",
+            f"{item.predicted:.3f}",
+            f"{item.observed:.3f}",
+            f"{item.observed - item.predicted:+.3f}",
+        )
+    summary = Table(show_header=False, box=None)
+    summary.add_row("the recommended tier is the one the router used", f"{report.agreement:.1%}")
+    if report.regret is not None:
+        summary.add_row(
+            "regret of the recommendation against the best tier (true chance)",
+            f"{report.regret:.4f}",
+        )
+    return [scores, calibration, summary]

@@ -1,0 +1,231 @@
+"""Routing advice: the estimates, the policy, every backend alike, and the demo's evaluation."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import row
+from typer.testing import CliRunner
+
+from learning_store import (
+    ExecutionRepository,
+    HashingEmbedder,
+    InMemoryExecutionRepository,
+    LearningConfig,
+    LearningDatabase,
+    create_repository,
+    demo_data,
+)
+from learning_store.advice import evaluate
+from learning_store.advice.recommend import choose
+from learning_store.cli import app
+from learning_store.results import TierEstimate
+from learning_store.vectors import Vector
+
+EMBEDDER = HashingEmbedder()
+NOW = datetime.now(UTC)
+# Three topics that differ only in their wording (one task type), each with its best tier.
+WORLD = {
+    "render the marble statue shader glossy": {"small": 0.35, "medium": 0.55, "large": 0.92},
+    "translate invoice footer german wording": {"small": 0.92, "medium": 0.70, "large": 0.65},
+    "tune kafka consumer partition rebalance": {"small": 0.20, "medium": 0.88, "large": 0.60},
+}
+COSTS = {"small": 0.001, "medium": 0.01, "large": 0.05}
+
+
+def world_rows(per_tier: int, seed: int = 3) -> list[dict[str, Any]]:
+    """History of the synthetic world: every topic tried on every tier `per_tier` times."""
+    rng = random.Random(seed)
+    rows = []
+    number = 0
+    for text, chances in WORLD.items():
+        for tier, chance in chances.items():
+            for k in range(per_tier):
+                description = f"{text} case {k}"
+                rows.append(
+                    row(
+                        10_000 + number,
+                        task_type="work",
+                        task_description=description,
+                        model_tier=tier,
+                        success=rng.random() < chance,
+                        cost_estimate=COSTS[tier],
+                        actual_cost=COSTS[tier],
+                        timestamp=NOW - timedelta(hours=rng.uniform(1, 200)),
+                        embedding=EMBEDDER.embed([description])[0],
+                    )
+                )
+                number += 1
+    return rows
+
+
+def query(text: str) -> Vector:
+    return Vector(EMBEDDER.embed([text])[0])
+
+
+def test_the_best_tier_of_each_topic_wins_once_there_is_history(store: ExecutionRepository) -> None:
+    store.add_many(world_rows(per_tier=100))
+    for text, chances in WORLD.items():
+        advice = store.recommend_tier(query(f"{text} please"))
+        assert advice.tier == max(chances, key=chances.get), advice
+        for item in advice.estimates:
+            assert item.success_low <= item.success_rate <= item.success_high
+            assert item.evidence > 0
+
+
+def test_cheapest_tier_reaching_min_success(store: ExecutionRepository) -> None:
+    store.add_many(world_rows(per_tier=100))
+    kafka = "tune kafka consumer partition rebalance please"
+    assert store.recommend_tier(query(kafka), min_success=0.8).tier == "medium"
+    statue = store.recommend_tier(query("render the marble statue shader glossy"), min_success=0.99)
+    assert statue.tier == "large" and "No tier is expected" in statue.reason
+
+
+def test_one_example_never_reads_as_certainty(store: ExecutionRepository) -> None:
+    store.add_many(world_rows(per_tier=20))
+    text = "calibrate the telescope mirror actuator"
+    store.add(
+        row(
+            1,
+            task_type="work",
+            task_description=text,
+            model_tier="small",
+            success=True,
+            embedding=EMBEDDER.embed([text])[0],
+        )
+    )
+    small = store.recommend_tier(query(text)).estimate_for("small")
+    assert small.evidence >= 1
+    assert small.success_rate < 0.9
+    assert small.success_high - small.success_low > 0.3
+
+
+def test_every_backend_gives_the_fakes_numbers(store: ExecutionRepository) -> None:
+    rows = world_rows(per_tier=15)
+    reference = InMemoryExecutionRepository()
+    reference.add_many(rows)
+    store.add_many(rows)
+    for text in WORLD:
+        ours = store.recommend_tier(query(text), complexity_score=60)
+        expected = reference.recommend_tier(query(text), complexity_score=60)
+        assert ours.tier == expected.tier and ours.reason == expected.reason
+        for got, want in zip(ours.estimates, expected.estimates, strict=True):
+            for name, value in want.to_dict().items():
+                assert getattr(got, name) == (
+                    pytest.approx(value, rel=1e-6) if isinstance(value, float) else value
+                )
+
+
+def estimate(tier: str, rate: float, cost: float) -> TierEstimate:
+    return TierEstimate(tier, rate, rate - 0.1, rate + 0.1, cost, 10.0, None, 5)
+
+
+def test_the_policy() -> None:
+    close = [estimate("large", 0.905, 0.05), estimate("small", 0.90, 0.001)]
+    assert choose(close, None).tier == "small"  # within one point: the cheaper
+    apart = [estimate("large", 0.95, 0.05), estimate("small", 0.90, 0.001)]
+    assert choose(apart, None).tier == "large"
+    assert choose(apart, 0.85).tier == "small"
+    assert choose(apart, 0.97).tier == "large"
+    assert "No tier" in choose(apart, 0.97).reason
+
+
+def test_no_history_and_bad_input_are_clear(store: ExecutionRepository) -> None:
+    with pytest.raises(ValueError, match="nothing to learn from"):
+        store.recommend_tier(query("anything"))
+    assert store.recommend_tier(query("anything"), tiers=["small", "large"]).tier in (
+        "small",
+        "large",
+    )
+    with pytest.raises(ValueError, match="min_success"):
+        store.recommend_tier(query("anything"), tiers=["small"], min_success=1.5)
+
+
+def demo_history(count: int = 5000) -> list:
+    records = list(demo_data.generate(count, days=30, seed=7))
+    vectors = EMBEDDER.embed([record.embedding_text() for record in records])
+    records = [
+        r.model_copy(update={"embedding": Vector(v)}) for r, v in zip(records, vectors, strict=True)
+    ]
+    return sorted(records, key=lambda record: (record.timestamp, record.task_id))
+
+
+def test_on_the_demo_data_our_estimates_beat_both_baselines_and_are_calibrated() -> None:
+    report = evaluate(
+        demo_history(), EMBEDDER.embed, true_success=demo_data.true_success_probability
+    )
+    ours = report.ours.summary()
+    assert ours["brier"] < report.tier_baseline.summary()["brier"]
+    assert ours["brier"] < report.type_baseline.summary()["brier"]
+    assert ours["log_loss"] < report.tier_baseline.summary()["log_loss"]
+    for item in report.calibration:
+        if item.count >= 100:
+            assert abs(item.observed - item.predicted) <= 0.05, item
+    assert report.regret is not None and report.regret < 0.02
+
+
+async def test_through_learning_database(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'advice.db'}"
+    config = LearningConfig(database_url=url, embedding_model="hashing")
+    async with LearningDatabase(config=config) as db:
+        await db.store_executions_batch(world_rows(per_tier=20))
+        advice = await db.recommend_tier("tune kafka consumer partition rebalance", min_success=0.8)
+        assert advice.tier == "medium"
+        report = await db.evaluate_advice(days=30)
+        assert report.executions == 180 and report.regret is None  # not the demo's data
+
+
+def test_the_recommend_and_evaluate_commands(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'advice.db'}"
+    with create_repository(url) as store:
+        store.add_many(world_rows(per_tier=20))
+    runner = CliRunner()
+    shown = runner.invoke(
+        app,
+        [
+            "recommend",
+            "render the marble statue shader glossy",
+            "--url",
+            url,
+            "--model",
+            "hashing",
+            "--format",
+            "json",
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["tier"] == "large"
+    table = runner.invoke(
+        app, ["recommend", "render the marble statue", "--url", url, "--model", "hashing"]
+    )
+    assert table.exit_code == 0 and "➜ large" in table.output
+    scored = runner.invoke(
+        app, ["evaluate", "--url", url, "--model", "hashing", "--format", "json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert set(json.loads(scored.output)) >= {
+        "ours",
+        "tier_baseline",
+        "task_type_baseline",
+        "calibration",
+    }
+
+
+def test_per_tier_search_is_the_overall_ranking_filtered_by_tier(
+    store: ExecutionRepository,
+) -> None:
+    store.add_many(world_rows(per_tier=12))
+    probe = query("tune kafka consumer partition")
+    everything = store.find_similar(probe, limit=1000, threshold=-1, days_back=365)
+    per_tier = store.find_similar_per_tier(probe, limit=5, threshold=-1, days_back=365)
+    assert set(per_tier) == {"small", "medium", "large"}
+    for tier, found in per_tier.items():
+        expected = [m for m in everything if m.record.model_tier == tier][:5]
+        assert [(m.record.task_id, m.similarity) for m in found] == [
+            (m.record.task_id, m.similarity) for m in expected
+        ]
