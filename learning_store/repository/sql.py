@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,32 +23,26 @@ from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.engine import create_engine_for, translated_errors
-from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.migrations import ensure_current_schema
 from learning_store.models import (
     BatchResult,
     ExecutionRecord,
-    FeedbackResult,
-    PoolPerformance,
     SimilarExecution,
-    SolutionPattern,
-    StoreStats,
-    TierPerformance,
 )
-from learning_store.repository import sql_analytics, sql_upkeep
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
 from learning_store.repository.index_keeper import IndexKeeper
 from learning_store.repository.row_rules import readable
+from learning_store.repository.sql_analytics import SqlAnalyticsMethods
 from learning_store.repository.sql_rows import clauses, records_from, row_values
 from learning_store.repository.sql_similarity import (
     rows_without_vector,
     streamed_matches,
     streamed_matches_per_tier,
 )
+from learning_store.repository.sql_upkeep import SqlUpkeepMethods
 from learning_store.repository.write_gate import WriteGate, gate_for_file
-from learning_store.results import OutcomeCount
 from learning_store.schema import executions
 from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
@@ -69,7 +63,7 @@ class _Chunk:
     arrow: pa.Table | None
 
 
-class SqlExecutionRepository(RecommendsTiers):
+class SqlExecutionRepository(RecommendsTiers, SqlUpkeepMethods, SqlAnalyticsMethods):
     """Stores executions through SQLAlchemy Core on DuckDB or PostgreSQL.
 
     Opening checks the schema: a new database is migrated to head, an older one raises
@@ -171,64 +165,6 @@ class SqlExecutionRepository(RecommendsTiers):
         rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
             return len(connection.execute(_INSERT_NEW, rows).fetchall())
-
-    def record_feedback(
-        self, task_id: UUID | str, *, accepted: bool | None = None, rating: int | None = None
-    ) -> bool:
-        """Set the user feedback of a stored execution; False when the task_id is unknown."""
-        return self._apply_feedback([feedback_of(task_id, accepted, rating)]).updated == 1
-
-    def record_feedback_many(self, items: Iterable[Any]) -> FeedbackResult:
-        """Feedback for many executions in one transaction; unknown and bad items reported."""
-        feedback, rejected = validated(items)
-        result = self._apply_feedback(feedback) if feedback else FeedbackResult()
-        return FeedbackResult(result.updated, result.unknown, rejected)
-
-    def _apply_feedback(self, items: builtins.list[Feedback]) -> FeedbackResult:
-        """Update the feedback columns of the stored rows among `items`, in one transaction.
-
-        Rows are updated in task_id order, so concurrent batches on PostgreSQL never
-        deadlock; on DuckDB the rows are claimed in the write gate first.
-        """
-        ordered = sorted(items, key=lambda item: item.task_id.int)
-        keys = [item.task_id for item in ordered]
-        with self._claiming(keys), self._transaction("record feedback") as connection:
-            found = self._stored_among(connection, keys)
-            sql_upkeep.set_feedback(connection, [item for item in ordered if item.task_id in found])
-        unknown = [key for key in keys if key not in found]
-        return FeedbackResult(len(keys) - len(unknown), unknown)
-
-    def read_setting(self, name: str) -> str | None:
-        """A fact recorded about the stored data (such as the embedding model), or None."""
-        with self._connection("read a setting") as connection:
-            return sql_upkeep.read_setting(connection, name)
-
-    def write_setting(self, name: str, value: str | None) -> None:
-        """Record a fact about the stored data; None removes it."""
-        with self._exclusively(), self._transaction("write a setting") as connection:
-            sql_upkeep.write_setting(connection, name, value)
-
-    def count_embedding_work(self, *, missing_only: bool, after: UUID | None = None) -> int:
-        """Rows a re-embed would visit (after `after`): without a usable embedding, or all."""
-        with self._connection("count rows to embed") as connection:
-            return sql_upkeep.count_embedding_work(
-                connection, missing_only=missing_only, after=after
-            )
-
-    def embedding_work(
-        self, *, missing_only: bool, after: UUID | None, limit: int
-    ) -> builtins.list[tuple[UUID, str]]:
-        """Up to `limit` (task_id, embedding text) pairs after `after`, in task_id order."""
-        with self._connection("read rows to embed") as connection:
-            return sql_upkeep.embedding_work(
-                connection, missing_only=missing_only, after=after, limit=limit
-            )
-
-    def set_embeddings(self, vectors: Mapping[UUID, Any]) -> int:
-        """Replace these rows' embeddings in one transaction; return how many rows exist."""
-        with self._claiming(vectors), self._transaction("store embeddings") as connection:
-            self._index.forget()
-            return sql_upkeep.set_embeddings(connection, vectors)
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
@@ -394,13 +330,6 @@ class SqlExecutionRepository(RecommendsTiers):
             now=now,
         )
 
-    def outcome_counts(
-        self, *, repo: str | None = None, days_back: int = 90
-    ) -> builtins.list[OutcomeCount]:
-        """See `learning_store.analytics.outcome_counts` (computed in SQL)."""
-        with self._connection("count outcomes") as connection:
-            return sql_analytics.outcome_counts(connection, repo=repo, days_back=days_back)
-
     def iter_chunks(
         self,
         *,
@@ -419,45 +348,6 @@ class SqlExecutionRepository(RecommendsTiers):
             ).execute(statement)
             for chunk in streamed.mappings().partitions():
                 yield records_from(chunk)
-
-    def tier_performance(
-        self, *, repo: str | None = None, days_back: int = 30
-    ) -> builtins.list[TierPerformance]:
-        """See `learning_store.analytics.tier_performance` (computed in SQL)."""
-        with self._connection("compute tier performance") as connection:
-            return sql_analytics.tier_performance(connection, repo=repo, days_back=days_back)
-
-    def pool_performance(
-        self, *, repo: str | None = None, days_back: int = 7
-    ) -> builtins.list[PoolPerformance]:
-        """See `learning_store.analytics.pool_performance` (computed in SQL)."""
-        with self._connection("compute pool performance") as connection:
-            return sql_analytics.pool_performance(connection, repo=repo, days_back=days_back)
-
-    def solution_patterns(
-        self, *, repo: str | None = None, min_usage: int = 5, limit: int = 10, days_back: int = 90
-    ) -> builtins.list[SolutionPattern]:
-        """See `learning_store.analytics.solution_patterns` (computed in SQL)."""
-        with self._connection("find solution patterns") as connection:
-            return sql_analytics.solution_patterns(
-                connection, repo=repo, min_usage=min_usage, limit=limit, days_back=days_back
-            )
-
-    def stats(self) -> StoreStats:
-        """Counts from SQL; size is the DuckDB file (and WAL) or the PostgreSQL database."""
-        with self._connection("compute store statistics") as connection:
-            total, oldest, newest, per_repo, without, invalid = sql_analytics.store_counts(
-                connection
-            )
-            if self.dialect == "postgresql":
-                size: int | None = connection.execute(
-                    sa.select(sa.func.pg_database_size(sa.func.current_database()))
-                ).scalar_one()
-            else:
-                path = duckdb_path(self._engine.url)
-                files = [] if path is None else [path, path.with_name(path.name + ".wal")]
-                size = sum(f.stat().st_size for f in files if f.exists()) if path else None
-        return StoreStats(total, oldest, newest, per_repo, without, size, invalid)
 
     def delete(self, task_ids: Iterable[UUID]) -> int:
         """Delete these task_ids in one transaction; return how many existed."""

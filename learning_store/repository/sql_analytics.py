@@ -7,7 +7,7 @@ definitions match `learning_store.analytics`, and the tests hold both to the sam
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,7 +21,12 @@ from learning_store.models import (
     as_utc,
 )
 from learning_store.repository.row_rules import readable
+from learning_store.results import StoreStats
 from learning_store.schema import equals, executions
+from learning_store.urls import duckdb_path
+
+if TYPE_CHECKING:
+    from learning_store.repository.sql import SqlExecutionRepository
 
 _t = executions.c
 _utc = sa.func.timezone("UTC", _t.timestamp)
@@ -234,3 +239,58 @@ def store_counts(
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+class SqlAnalyticsMethods:
+    """Mixin for `SqlExecutionRepository`: the analytics, each one statement on a connection."""
+
+    __slots__ = ()
+
+    def outcome_counts(
+        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 90
+    ) -> list[OutcomeCount]:
+        """See `learning_store.analytics.outcome_counts` (computed in SQL)."""
+        with self._connection("count outcomes") as connection:
+            return outcome_counts(connection, repo=repo, days_back=days_back)
+
+    def tier_performance(
+        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 30
+    ) -> list[TierPerformance]:
+        """See `learning_store.analytics.tier_performance` (computed in SQL)."""
+        with self._connection("compute tier performance") as connection:
+            return tier_performance(connection, repo=repo, days_back=days_back)
+
+    def pool_performance(
+        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 7
+    ) -> list[PoolPerformance]:
+        """See `learning_store.analytics.pool_performance` (computed in SQL)."""
+        with self._connection("compute pool performance") as connection:
+            return pool_performance(connection, repo=repo, days_back=days_back)
+
+    def solution_patterns(
+        self: SqlExecutionRepository,
+        *,
+        repo: str | None = None,
+        min_usage: int = 5,
+        limit: int = 10,
+        days_back: int = 90,
+    ) -> list[SolutionPattern]:
+        """See `learning_store.analytics.solution_patterns` (computed in SQL)."""
+        with self._connection("find solution patterns") as connection:
+            return solution_patterns(
+                connection, repo=repo, min_usage=min_usage, limit=limit, days_back=days_back
+            )
+
+    def stats(self: SqlExecutionRepository) -> StoreStats:
+        """Counts from SQL; size is the DuckDB file (and WAL) or the PostgreSQL database."""
+        with self._connection("compute store statistics") as connection:
+            total, oldest, newest, per_repo, without, invalid = store_counts(connection)
+            if self.dialect == "postgresql":
+                size: int | None = connection.execute(
+                    sa.select(sa.func.pg_database_size(sa.func.current_database()))
+                ).scalar_one()
+            else:
+                path = duckdb_path(self._engine.url)
+                files = [] if path is None else [path, path.with_name(path.name + ".wal")]
+                size = sum(f.stat().st_size for f in files if f.exists()) if path else None
+        return StoreStats(total, oldest, newest, per_repo, without, size, invalid)
