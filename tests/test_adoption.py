@@ -280,3 +280,18 @@ async def test_adopted_with_the_real_model_is_searchable(request, tmp_path: Path
                 found = await db.find_similar_executions(query, limit=5, threshold=0.3)
                 assert found, query
                 assert all(wanted in item["task_description"] for item in found), (query, found)
+
+
+def test_a_failure_while_building_leaves_the_original_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "learning.db"
+    engine = create_engine_for(f"duckdb:///{path}")
+    build_original(engine)
+    engine.dispose()
+    before = path.read_bytes()
+    failed = runner.invoke(
+        app, ["db", "adopt", "--url", f"duckdb:///{path}", "--model", str(tmp_path / "no-model")]
+    )
+    assert failed.exit_code == 1, failed.output
+    assert path.read_bytes() == before
+    assert not path.with_name("learning.db.adopting").exists()
+    assert adopt(f"duckdb:///{path}").exit_code == 0  # and a later run completes

@@ -132,3 +132,7 @@ async def test_outcome_first_and_waiting_counts(tmp_path: Path) -> None:
         assert await capture.flush() == 1
         with pytest.raises(ValueError, match="task_id"):
             await capture.capture_execution_outcome({"success": True})
+        with pytest.raises(ValueError, match="success"):  # never recorded as a failure
+            await capture.capture_execution_outcome({"task_id": task_id, "duration_seconds": 1})
+        with pytest.raises(ValueError, match="duration_seconds"):
+            await capture.capture_execution_outcome({"task_id": task_id, "success": True})

@@ -211,25 +211,48 @@ def _adopt_duckdb(
         stale.unlink(missing_ok=True)
     target = create_engine_for(f"duckdb:///{building}")
     try:
-        with target.connect() as connection:
-            migrations.upgrade(connection)
-            connection.exec_driver_sql("ATTACH ? AS original (READ_ONLY)", (str(path),))
-            connection.commit()
-            with connection.begin():
-                src = source(foreign, TABLE_NAME, "original")
-                adopted = _convert(connection, src, foreign, keep_vectors, report.quarantined)
-            connection.exec_driver_sql("DETACH original")
-            connection.commit()
-            with connection.begin():
-                _finish(connection, report, adopted, config, on_progress)
-            connection.exec_driver_sql("CHECKPOINT")
-    finally:
+        _build(target, path, foreign, keep_vectors, report, config, on_progress)
+    except BaseException:
         target.dispose()
+        building.unlink(missing_ok=True)  # the original was never touched
+        raise
+    target.dispose()
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():  # someone wrote the original after its checkpoint
+        building.unlink(missing_ok=True)
+        raise StorageError(
+            f"{str(path)!r} was written by another process while it was being adopted; "
+            "nothing was changed. Stop that process and run the command again."
+        )
     fsync_path(building)
     os.replace(building, path)  # atomic: the original or the adopted file, never a mix
     fsync_path(path.parent)
     report.status, report.backup = "adopted", str(backup)
     return report
+
+
+def _build(
+    target: sa.Engine,
+    path: Path,
+    foreign: ForeignTable,
+    keep_vectors: bool,
+    report: AdoptionReport,
+    config: LearningConfig,
+    on_progress: Progress | None,
+) -> None:
+    """Fill the new DuckDB file from the original, attached read-only."""
+    with target.connect() as connection:
+        migrations.upgrade(connection)
+        connection.exec_driver_sql("ATTACH ? AS original (READ_ONLY)", (str(path),))
+        connection.commit()
+        with connection.begin():
+            src = source(foreign, TABLE_NAME, "original")
+            adopted = _convert(connection, src, foreign, keep_vectors, report.quarantined)
+        connection.exec_driver_sql("DETACH original")
+        connection.commit()
+        with connection.begin():
+            _finish(connection, report, adopted, config, on_progress)
+        connection.exec_driver_sql("CHECKPOINT")
 
 
 def _finish(

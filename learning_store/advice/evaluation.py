@@ -3,8 +3,9 @@
 Each execution's success on the tier it actually ran on is predicted from *earlier*
 executions only, with the same estimator `recommend_tier` uses, and by two baselines
 computed the same way: the tier's overall success rate and the tier's rate for the task
-type (both with one pseudo-success and one pseudo-failure). Replay cost grows with the
-square of the executions replayed; `days` bounds it.
+type (both with one pseudo-success and one pseudo-failure). Each task is looked up by its
+description and, since a router knows it before the task runs, its complexity score.
+Replay cost grows with the square of the executions replayed; `days` bounds it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from learning_store.advice.estimator import Neighbour, Priors, estimate
+from learning_store.advice.estimator import Neighbour, Priors, Tally, estimate
 from learning_store.advice.recommend import NEIGHBOURS, choose
 from learning_store.analytics import cost_of
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
@@ -228,7 +229,8 @@ def calibration(predictions: list[tuple[float, bool]], bins: int = 10) -> list[C
     return table
 
 
-def _laplace(tally: object | None) -> float:
+def _laplace(tally: Tally | None) -> float:
+    """A baseline's rate: one pseudo-success and one pseudo-failure (0.5 with no history)."""
     if tally is None:
         return 0.5
-    return (tally.successes + 1) / (tally.total + 2)  # type: ignore[attr-defined]
+    return (tally.successes + 1) / (tally.total + 2)

@@ -130,6 +130,13 @@ class TelemetryCapture:
         `pool_id` and any other key are kept in the record's metadata. Returns the record
         if the routing decision was already here.
         """
+        task_id = _task_id(data)
+        missing = [name for name in ("success", "duration_seconds") if data.get(name) is None]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)}: required in an execution outcome "
+                f"(task {task_id})"
+            )
         values = {name: data.get(name) for name in _OUTCOME_FIELDS}
         extra = {
             key: value
@@ -137,9 +144,9 @@ class TelemetryCapture:
             if key not in _OUTCOME_FIELDS and key not in {"task_id", "timestamp"}
         }
         joined = await self.telemetry.record_outcome(
-            _task_id(data),
-            bool(values["success"]),
-            float(values["duration_seconds"] or 0.0),
+            task_id,
+            values["success"],
+            values["duration_seconds"],
             actual_cost=values["actual_cost"],
             quality_score=values["quality_score"],
             error_type=_label(values["error_type"]),
