@@ -159,3 +159,41 @@ def test_feedback_command(tmp_path: Path) -> None:
     with create_repository(url) as store:
         stored = store.get(task_uuid(1))
     assert (stored.user_accepted, stored.user_rating) == (False, 2)
+
+
+class Gated(LearningDatabase):
+    """A real LearningDatabase whose batch store and feedback writes wait for a signal."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.store_may_run = asyncio.Event()
+        self.feedback_may_return = asyncio.Event()
+
+    async def store_batch(self, records):
+        await self.store_may_run.wait()
+        return await super().store_batch(records)
+
+    async def record_feedback_many(self, items):
+        result = await super().record_feedback_many(items)  # runs before the insert commits
+        await self.feedback_may_return.wait()
+        return result
+
+
+async def test_feedback_that_misses_a_record_being_written_is_not_stranded(tmp_path: Path) -> None:
+    repository = create_repository(f"duckdb:///{tmp_path / 'race.db'}")
+    db = Gated(repository=repository, config=HASHING)
+    telemetry = RoutingTelemetry(db, auto_flush=False, spool_dir=tmp_path / "s")
+    await telemetry.initialize()
+    await telemetry.record(record(1))
+    flushing = asyncio.create_task(telemetry.flush())  # takes the record, waits to store it
+    await asyncio.sleep(0)
+    feedback = asyncio.create_task(telemetry.record_feedback(task_uuid(1), rating=4))
+    await asyncio.sleep(0.05)  # the feedback found no stored row and waits to return
+    db.store_may_run.set()  # the record is stored; the flush looks for waiting feedback
+    await asyncio.sleep(0.05)
+    db.feedback_may_return.set()
+    await asyncio.gather(flushing, feedback)
+    assert repository.get(task_uuid(1)).user_rating == 4
+    assert telemetry.stats.feedback_waiting == 0
+    await telemetry.shutdown()
+    repository.close()

@@ -112,6 +112,7 @@ class RoutingTelemetry(JoinedEntryPoints):
         )
         self._own_spool_files: dict[Path, int] = {}
         self._waiting_feedback = WaitingFeedback(self.max_pending)
+        self._feedback_lock = asyncio.Lock()
         self._consecutive_failures = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -217,8 +218,7 @@ class RoutingTelemetry(JoinedEntryPoints):
             await asyncio.to_thread(self.spool.remove, spooled)
             self._settle_replay(path, spooled, result)
             stored += result.stored
-            if self._waiting_feedback:
-                await self._write_waiting_feedback([record.task_id for record in spooled.records])
+            await self._write_waiting_feedback([record.task_id for record in spooled.records])
         return stored
 
     @property
@@ -256,8 +256,7 @@ class RoutingTelemetry(JoinedEntryPoints):
         self._in_flight -= len(records)
         self._settle(result)
         await self._notify_room()
-        if self._waiting_feedback:
-            await self._write_waiting_feedback([record.task_id for record in records])
+        await self._write_waiting_feedback([record.task_id for record in records])
         return result.stored
 
     def _settle(self, result: BatchResult) -> None:
@@ -294,21 +293,27 @@ class RoutingTelemetry(JoinedEntryPoints):
         await self._notify_room()
 
     async def _write_waiting_feedback(self, task_ids: list[UUID]) -> None:
-        """Write the waiting feedback of these tasks; what the store does not know waits on."""
-        items = self._waiting_feedback.take(task_ids)
-        if not items:
-            return
-        try:
-            result = await self.learning_db.record_feedback_many(items)
-        except Exception as exc:
-            log.warning("feedback could not be written yet, will retry: %s", exc)
-            unknown = {item.task_id for item in items}
-        else:
-            unknown = set(result.unknown)
-            self._counts["feedback_applied"] += result.updated
-        for item in items:
-            if item.task_id in unknown:
-                self._waiting_feedback.hold(item)
+        """Write the waiting feedback of these tasks; what the store does not know waits on.
+
+        One call at a time: a flush that has just written a record checks for its feedback
+        only after an attempt under way (which may have missed the record) has put back
+        what it could not write, so no feedback is stranded.
+        """
+        async with self._feedback_lock:
+            items = self._waiting_feedback.take(task_ids)
+            if not items:
+                return
+            try:
+                result = await self.learning_db.record_feedback_many(items)
+            except Exception as exc:
+                log.warning("feedback could not be written yet, will retry: %s", exc)
+                unknown = {item.task_id for item in items}
+            else:
+                unknown = set(result.unknown)
+                self._counts["feedback_applied"] += result.updated
+            for item in items:
+                if item.task_id in unknown:
+                    self._waiting_feedback.hold(item)
 
     async def _wait_for_room(self) -> bool:
         async with self._room:
