@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.embeddings import CachingEmbedder, SentenceTransformerEmbedder
+from learning_store.files.writers import write_parquet_batches
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
 from learning_store.repository import SqlExecutionRepository, create_repository
 from learning_store.schema import executions
@@ -288,6 +289,41 @@ def measure_similarity(options: BenchOptions, result: BenchResult) -> None:
     )
 
 
+def measure_export(options: BenchOptions, result: BenchResult) -> None:
+    """`learning-store export` to Parquet against DuckDB's own COPY of the same rows.
+
+    Both write ZSTD Parquet oldest first; they take turns, best of three each.
+    """
+    ours, engine = [], []
+    with _scratch() as folder:
+        store = create_repository(
+            f"duckdb:///{folder / 'export.db'}", config=LearningConfig(batch_size=1000)
+        )
+        store.add_many(make_records(options.similar_rows, seed=3))
+        copy = (
+            "COPY (SELECT * FROM executions ORDER BY timestamp, task_id) "
+            "TO ? (FORMAT parquet, COMPRESSION zstd)"
+        )
+        for _ in range(3):
+            ours.append(
+                _timed(lambda: write_parquet_batches(folder / "ours.parquet", store.iter_arrow()))
+            )
+            with store.engine.connect() as connection:  # type: ignore[attr-defined]
+                engine.append(
+                    _timed(
+                        lambda c=connection: c.exec_driver_sql(
+                            copy, (str(folder / "engine.parquet"),)
+                        )
+                    )
+                )
+        store.close()
+    result.rates.update(
+        export_rows_per_s=options.similar_rows / min(ours),
+        export_engine_rows_per_s=options.similar_rows / min(engine),
+    )
+    result.ratios.update(export_parquet_vs_engine=min(engine) / min(ours))
+
+
 def _timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
@@ -375,6 +411,8 @@ async def run_benchmark(
         await measure_model(options, result)
     progress(f"similarity search over {options.similar_rows:,} rows")
     measure_similarity(options, result)
+    progress(f"Parquet export of {options.similar_rows:,} rows")
+    measure_export(options, result)
     progress(f"batch writes into a table of {options.scale_rows:,} rows")
     measure_scale(options, result)
     progress("RoutingTelemetry")
@@ -394,6 +432,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "similar_vs_numpy": ("<=", 3.0),
     "recommend_p50_ms": ("", 0),
     "recommend_vs_similar": ("<=", 2.0),
+    "export_parquet_vs_engine": (">=", 0.7),
     "scale_flatness": (">=", 0.7),
     "telemetry_record_p50_us": ("<=", 20),
     "telemetry_records_per_s": (">=", 10_000),

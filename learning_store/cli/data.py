@@ -21,10 +21,10 @@ from learning_store.cli.common import (
     settings,
     user_errors,
 )
-from learning_store.files.formats import detect_format
+from learning_store.files.formats import FileFormat, detect_format
 from learning_store.files.ingest import IngestSummary, ingest_file
 from learning_store.files.readers import progress_total
-from learning_store.files.writers import write_records
+from learning_store.files.writers import write_parquet_batches, write_records
 from learning_store.service import LearningDatabase
 
 PARTIAL_EXIT_CODE = 3
@@ -123,7 +123,10 @@ def export(
         "repo": repo,
     }
     with build_repository(None, settings(url)) as repository:
-        written = write_records(out, chosen, repository.iter_chunks(**filters), durable=True)
+        if chosen is FileFormat.PARQUET and hasattr(repository, "iter_arrow"):
+            written = write_parquet_batches(out, repository.iter_arrow(**filters))
+        else:
+            written = write_records(out, chosen, repository.iter_chunks(**filters), durable=True)
     console.print(
         f"wrote {written:,} executions to {out} ({chosen.value})", highlight=False, soft_wrap=True
     )

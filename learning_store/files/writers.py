@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import ARROW_SCHEMA, records_to_arrow
@@ -70,6 +71,18 @@ def _csv_cell(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value) if not isinstance(value, float) else repr(value)
+
+
+def write_parquet_batches(path: Path, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write Arrow batches of the export schema to a ZSTD Parquet file, durably."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            written += batch.num_rows
+    fsync_path(path)
+    return written
 
 
 def _write_parquet(path: Path, chunks: Iterable[list[ExecutionRecord]]) -> int:

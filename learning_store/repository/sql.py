@@ -32,6 +32,7 @@ from learning_store.models import (
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import to_record, write_in_chunks
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
+from learning_store.repository.duckdb_export import arrow_batches
 from learning_store.repository.index_keeper import IndexKeeper
 from learning_store.repository.row_rules import readable
 from learning_store.repository.sql_analytics import SqlAnalyticsMethods
@@ -348,6 +349,20 @@ class SqlExecutionRepository(RecommendsTiers, SqlUpkeepMethods, SqlAnalyticsMeth
             ).execute(statement)
             for chunk in streamed.mappings().partitions():
                 yield records_from(chunk)
+
+    def iter_arrow(self, *, batch_rows: int = 65_536, **filters: Any) -> Iterator[pa.RecordBatch]:
+        """What `iter_chunks` gives, as Arrow batches of the export schema.
+
+        On DuckDB the engine produces them (no Python object per row); on PostgreSQL they
+        are built from the records.
+        """
+        where = self._readable(ExecutionFilter(**filters))
+        with self._connection("read executions") as connection:
+            if self.dialect == "duckdb":
+                yield from arrow_batches(connection, where, batch_rows)
+                return
+        for chunk in self.iter_chunks(chunk_size=batch_rows, **filters):
+            yield from records_to_arrow(chunk).to_batches()
 
     def delete(self, task_ids: Iterable[UUID]) -> int:
         """Delete these task_ids in one transaction; return how many existed."""

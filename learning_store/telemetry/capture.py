@@ -134,8 +134,7 @@ class TelemetryCapture:
         missing = [name for name in ("success", "duration_seconds") if data.get(name) is None]
         if missing:
             raise ValueError(
-                f"{', '.join(missing)}: required in an execution outcome "
-                f"(task {task_id})"
+                f"{', '.join(missing)}: required in an execution outcome (task {task_id})"
             )
         values = {name: data.get(name) for name in _OUTCOME_FIELDS}
         extra = {
