@@ -18,6 +18,8 @@ BACKENDS = [
     "duckdb-file",
     pytest.param("postgresql", marks=pytest.mark.postgres),
 ]
+SQL_BACKENDS = [backend for backend in BACKENDS if backend != "memory"]
+"""The stores with a database behind them, for tests that need its engine or SQL."""
 _database_numbers = itertools.count()
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS
 from factories import row, stored_view, task_uuid, unit_vector
 from typer.testing import CliRunner
 
@@ -19,23 +19,10 @@ from learning_store.cli import app
 from learning_store.files.formats import FileFormat
 from learning_store.files.writers import write_parquet_batches, write_records
 
-SQL_BACKENDS = [
-    "duckdb-memory",
-    "duckdb-file",
-    pytest.param("postgresql", marks=pytest.mark.postgres),
-]
-
 
 @pytest.fixture(params=SQL_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture
-def store(new_store_url) -> Iterator[Any]:
-    repository = create_repository(new_store_url())
-    yield repository
-    repository.close()
 
 
 def varied_rows() -> list[dict[str, Any]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS
 from factories import NOW, record, row, stored_view
 
 from learning_store import create_repository, migrations
@@ -15,23 +15,10 @@ from learning_store.engine import create_engine_for
 from learning_store.schema import executions
 from learning_store.views import VIEW_COLUMNS
 
-SQL_BACKENDS = [
-    "duckdb-memory",
-    "duckdb-file",
-    pytest.param("postgresql", marks=pytest.mark.postgres),
-]
-
 
 @pytest.fixture(params=SQL_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture
-def store(new_store_url) -> Iterator[Any]:
-    repository = create_repository(new_store_url())
-    yield repository
-    repository.close()
 
 
 def rows_of(store: Any, view: str) -> list[dict[str, Any]]:

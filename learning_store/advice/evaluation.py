@@ -91,8 +91,9 @@ class _History:
 
     def __init__(self, capacity: int) -> None:
         self.vectors = np.zeros((max(capacity, 1), EMBEDDING_DIMENSION), dtype=np.float32)
+        self.tier_codes = np.zeros(max(capacity, 1), dtype=np.int32)
         self.records: list[ExecutionRecord] = []
-        self.tiers: list[str] = []
+        self.codes: dict[str, int] = {}
 
     def add(self, record: ExecutionRecord) -> None:
         """Remember an execution once it is in the past."""
@@ -100,9 +101,10 @@ class _History:
             return
         norm = float(np.linalg.norm(record.embedding.array))
         if norm > 0:
-            self.vectors[len(self.records)] = record.embedding.array / norm
+            row = len(self.records)
+            self.vectors[row] = record.embedding.array / norm
+            self.tier_codes[row] = self.codes.setdefault(record.model_tier, len(self.codes))
             self.records.append(record)
-            self.tiers.append(record.model_tier)
 
     def neighbours(
         self, record: ExecutionRecord, query: np.ndarray, days_back: int
@@ -112,11 +114,12 @@ class _History:
         if size == 0:
             return []
         scores = self.vectors[:size] @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        tiers = np.asarray(self.tiers)
+        tiers = self.tier_codes[:size]
         found = []
-        for tier in set(self.tiers):  # each tier's own nearest, as recommend_tier reads them
-            mine = np.where(tiers == tier, scores, -np.inf)
-            take = min(NEIGHBOURS, int((tiers == tier).sum()))
+        for code in self.codes.values():  # each tier's own nearest, as recommend_tier reads them
+            ours = tiers == code
+            mine = np.where(ours, scores, -np.inf)
+            take = min(NEIGHBOURS, int(ours.sum()))
             found += self._near(record, mine, np.argpartition(-mine, take - 1)[:take], days_back)
         return found
 
