@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
@@ -92,20 +92,24 @@ def records_to_arrow(
 
 
 def _metadata_array(records: list[ExecutionRecord]) -> pa.Array:
-    """Metadata as JSON text, the same text `json.dumps` writes.
+    """Metadata as JSON text (see `metadata_encoder`)."""
+    encode = metadata_encoder()
+    return pa.array([encode(r.metadata) for r in records], pa.string())
+
+
+def metadata_encoder() -> Callable[[dict[str, Any]], str]:
+    """A function writing validated metadata as the JSON text `json.dumps` writes.
 
     `json.dumps` builds a new C encoder on every call, three quarters of its cost for the
     small objects metadata usually holds; one encoder per chunk does the same work. An
     empty object, the most common metadata, skips the encoder altogether.
     """
     if c_make_encoder is None:  # pragma: no cover - CPython always has the C encoder
-        return pa.array([json.dumps(r.metadata) if r.metadata else "{}" for r in records])
+        return lambda metadata: json.dumps(metadata) if metadata else "{}"
     encode = c_make_encoder(
         {}, _refuse, encode_basestring_ascii, None, ": ", ", ", False, False, False
     )
-    return pa.array(
-        ["".join(encode(r.metadata, 0)) if r.metadata else "{}" for r in records], pa.string()
-    )
+    return lambda metadata: "".join(encode(metadata, 0)) if metadata else "{}"
 
 
 def _refuse(value: Any) -> Any:

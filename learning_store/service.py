@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+import pyarrow as pa
+
 from learning_store import bootstrap
 from learning_store.advice.facade import AdviceApi
 from learning_store.archive import PruneResult, prune
+from learning_store.bulk.validate import ValidBatch, validate_mappings
 from learning_store.config import LearningConfig
 from learning_store.embeddings import Embedder
 from learning_store.errors import (
@@ -47,7 +51,12 @@ from learning_store.reembedding import (
     reembed,
 )
 from learning_store.repository import ExecutionRepository, RecordInput
-from learning_store.repository.batching import chunks, to_record, validate_chunk
+from learning_store.repository.batching import (
+    arrow_chunks,
+    chunks,
+    to_record,
+    validate_chunk,
+)
 from learning_store.vectors import Vector
 
 EMBEDDING_WINDOW = 1_000
@@ -189,13 +198,21 @@ class LearningDatabase(OriginalApi, AdviceApi):
         One stream lets the store overlap its write transactions; only the records passed
         on (and their input positions) are held beyond the current window.
         """
+        windows = chunks(records, EMBEDDING_WINDOW)
+        first = next(windows, None)
+        if first is None:
+            return BatchResult(0, 0, [])
+        windows = itertools.chain([first], windows)
+        if any(type(raw) is dict for raw in first[1]):  # plain rows: the bulk validator
+            valid = (validate_mappings(rows, start) for start, rows in windows)
+            return self._store_valid(repository, valid)
         rejected: builtins.list[RejectedRecord] = []
         positions: builtins.list[int] = []
         repeats = 0
 
         def embedded() -> Iterator[ExecutionRecord]:
             nonlocal repeats
-            for start, rows in chunks(records, EMBEDDING_WINDOW):
+            for start, rows in windows:
                 chunk = validate_chunk(rows, start)
                 rejected.extend(chunk.rejected)
                 repeats += chunk.repeats
@@ -209,6 +226,38 @@ class LearningDatabase(OriginalApi, AdviceApi):
         )
         rejected.sort(key=lambda item: item.index)
         return BatchResult(result.stored, result.duplicates + repeats, rejected)
+
+    async def store_arrow(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> BatchResult:
+        """Store rows given as Arrow batches (a file's), embedding those without one.
+
+        Same rules and result as `store_batch` of the same rows; null means "not given",
+        and rejected indexes count rows across the batches.
+        """
+        repository = self.repository
+        valid = arrow_chunks(batches, EMBEDDING_WINDOW)
+        return await self._run(lambda: self._store_valid(repository, valid))
+
+    def _store_valid(
+        self, repository: ExecutionRepository, batches: Iterable[ValidBatch]
+    ) -> BatchResult:
+        """Embed each validated batch's rows that lack a vector, streaming into `add_arrow`."""
+        result = repository.add_arrow(self._embedded_batch(batch, repository) for batch in batches)
+        rejected = sorted(result.rejected, key=lambda item: item.index)
+        return BatchResult(result.stored, result.duplicates, rejected)
+
+    def _embedded_batch(self, batch: ValidBatch, repository: ExecutionRepository) -> ValidBatch:
+        """`_embedded` for a validated Arrow batch: one model call for its rows without one."""
+        missing = batch.missing_embeddings() if self._embedder is not None else []
+        if not missing:
+            return batch
+        self._check_model(repository)
+        ids = batch.task_ids(missing)
+        stored = repository.existing_ids(ids)
+        missing = [row for row, task_id in zip(missing, ids, strict=True) if task_id not in stored]
+        if not missing:
+            return batch
+        assert self._embedder is not None
+        return batch.with_embeddings(missing, self._embedder.embed(batch.embedding_texts(missing)))
 
     def _embedded(
         self,

@@ -26,7 +26,7 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
     lock = threading.Lock()
 
     def remember_chunk(self, chunk):
-        current.ids = {record.task_id for record in chunk.records}
+        current.ids = set(chunk.task_ids())
         return real_write(self, chunk)
 
     def fail_second_insert(connection, cursor, statement, *args) -> None:

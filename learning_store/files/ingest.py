@@ -16,12 +16,20 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import pyarrow as pa
+
+from learning_store.arrow_codec import arrow_rows
 from learning_store.files.formats import FileFormat
-from learning_store.files.readers import ProgressCounter, SourceRow, read_rows
+from learning_store.files.readers import ProgressCounter, SourceRow, read_batches, read_rows
 from learning_store.service import LearningDatabase
 
 CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")
 """Namespace of task_ids derived from row content (uuid5)."""
+
+WINDOW_BATCHES = 10
+"""Text rows are parsed and handed to the store this many batches at a time, so the store
+writes several chunks of one window in parallel."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with (rows read so far, bytes read so far)."""
@@ -69,27 +77,14 @@ async def ingest_file(
         raise FileNotFoundError(f"No such file: {str(path)!r}")
     started = time.perf_counter()
     rejects = _RejectsFile(rejects_path_for(path))
-    counter = ProgressCounter()
-    rows = stored = duplicates = 0
     try:
-        for batch in _batches(read_rows(path, file_format, counter), batch_size):
-            rows += len(batch)
-            parsed = [row for row in batch if row.data is not None]
-            for row in batch:
-                if row.error is not None:
-                    rejects.write(row.line, None, row.error)
-            for row in parsed:
-                row.data.setdefault("task_id", content_task_id(row.data))
-            result = await db.store_batch([row.data for row in parsed])
-            stored += result.stored
-            duplicates += result.duplicates
-            for rejected in result.rejected:
-                task_id = str(rejected.task_id) if rejected.task_id else None
-                rejects.write(parsed[rejected.index].line, task_id, rejected.reason)
-            if on_progress is not None:
-                on_progress(rows, counter.consumed)
+        if file_format is FileFormat.PARQUET:
+            totals = await _ingest_parquet(db, path, batch_size, rejects, on_progress)
+        else:
+            totals = await _ingest_text(db, path, file_format, batch_size, rejects, on_progress)
     finally:
         rejects.close()
+    rows, stored, duplicates = totals
     return IngestSummary(
         path,
         rows,
@@ -99,6 +94,85 @@ async def ingest_file(
         time.perf_counter() - started,
         rejects.path if rejects.count else None,
     )
+
+
+async def _ingest_text(
+    db: LearningDatabase,
+    path: Path,
+    file_format: FileFormat,
+    batch_size: int,
+    rejects: _RejectsFile,
+    on_progress: ProgressCallback | None,
+) -> tuple[int, int, int]:
+    """JSON lines and CSV: parsed rows, a window at a time, into the bulk validator."""
+    counter = ProgressCounter()
+    rows = stored = duplicates = 0
+    window = batch_size * WINDOW_BATCHES
+    for batch in _batches(read_rows(path, file_format, counter), window):
+        rows += len(batch)
+        parsed = [row for row in batch if row.data is not None]
+        bad = [(row.line, None, row.error) for row in batch if row.error is not None]
+        for row in parsed:
+            if "task_id" not in row.data:
+                row.data["task_id"] = content_task_id(row.data)
+        result = await db.store_batch([row.data for row in parsed])
+        stored += result.stored
+        duplicates += result.duplicates
+        for rejected in result.rejected:
+            task_id = str(rejected.task_id) if rejected.task_id else None
+            bad.append((parsed[rejected.index].line, task_id, rejected.reason))
+        for line, task_id, reason in sorted(bad, key=lambda entry: entry[0]):
+            rejects.write(line, task_id, reason)
+        if on_progress is not None:
+            on_progress(rows, counter.consumed)
+    return rows, stored, duplicates
+
+
+async def _ingest_parquet(
+    db: LearningDatabase,
+    path: Path,
+    batch_size: int,
+    rejects: _RejectsFile,
+    on_progress: ProgressCallback | None,
+) -> tuple[int, int, int]:
+    """Parquet: record batches straight into the store, no Python object per valid row."""
+    rows = 0
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        for batch in read_batches(path, batch_size):
+            yield with_content_ids(batch)
+            rows += batch.num_rows
+            if on_progress is not None:
+                on_progress(rows, rows)
+
+    result = await db.store_arrow(batches())
+    for rejected in result.rejected:
+        task_id = str(rejected.task_id) if rejected.task_id else None
+        rejects.write(rejected.index + 1, task_id, rejected.reason)
+    return rows, result.stored, result.duplicates
+
+
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.null())
+
+
+def with_content_ids(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with a content-derived task_id (as text) for each row that has none."""
+    names = batch.schema.names
+    if "task_id" in names and batch.column("task_id").null_count == 0:
+        return batch
+    column = batch.column("task_id") if "task_id" in names else pa.nulls(batch.num_rows)
+    if not (column.type in _TEXT_TYPES or isinstance(column.type, pa.UuidType)):
+        return batch  # the validator reports such a column's values
+    missing = np.flatnonzero(~column.is_valid().to_numpy(zero_copy_only=False))
+    rows = list(arrow_rows(batch.take(pa.array(missing, pa.int64()))))
+    ids = [None if value is None else str(value) for value in column.to_pylist()]
+    for row, data in zip(missing.tolist(), rows, strict=True):
+        ids[row] = content_task_id(data)
+    filled = pa.array(ids, pa.string())
+    if "task_id" in names:
+        return batch.set_column(names.index("task_id"), "task_id", filled)
+    return batch.append_column("task_id", filled)
 
 
 def _batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import arrow_rows
@@ -62,22 +64,68 @@ def _text_lines(path: Path, counter: ProgressCounter) -> Iterator[str]:
 
 
 def _jsonl_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
-    for number, line in enumerate(_text_lines(path, counter), start=1):
-        if not line.strip():
-            continue
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            counter.consumed += len(raw)
+            if raw.strip():
+                yield _jsonl_row(number, raw)
+
+
+def _jsonl_row(number: int, raw: bytes) -> SourceRow:
+    """One line: orjson where it reads exactly as `json` does (3x faster), else `json`."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = _NOT_READ
+    if data is _NOT_READ or (isinstance(data, dict) and _has_wide_float(data)):
+        line = raw.decode("utf-8", errors="replace")
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield SourceRow(number, None, f"line: invalid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(data, dict):
-            yield SourceRow(
-                number, None, f"line: expected a JSON object, got {type(data).__name__}"
-            )
-            continue
-        for column in IGNORED_COLUMNS:
-            data.pop(column, None)
-        yield SourceRow(number, data)
+            return SourceRow(number, None, f"line: invalid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(data, dict):
+        return SourceRow(number, None, f"line: expected a JSON object, got {type(data).__name__}")
+    for column in IGNORED_COLUMNS:
+        data.pop(column, None)
+    return SourceRow(number, data)
+
+
+_NOT_READ = object()
+
+
+def _has_wide_float(data: dict[str, Any]) -> bool:
+    """A float orjson may have made from an integer too wide for 64 bits (`json` keeps the int).
+
+    Only metadata and unknown keys (which go into metadata) keep such a value as written;
+    a number field turns it into the same float either way.
+    """
+    stack = [value for key, value in data.items() if key not in _NUMBER_FIELDS]
+    while stack:
+        item = stack.pop()
+        if type(item) is float:
+            if abs(item) >= WIDE_FLOAT:
+                return True
+        elif type(item) is dict:
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
+WIDE_FLOAT = 2.0**63
+_NUMBER_FIELDS = frozenset(
+    {
+        "embedding",
+        "routing_confidence",
+        "complexity_score",
+        "duration_seconds",
+        "quality_score",
+        "cost_estimate",
+        "actual_cost",
+        "peak_memory_mb",
+        "cpu_time_seconds",
+    }
+)
 
 
 def _csv_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
@@ -106,6 +154,11 @@ def _parquet_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
             number += 1
             counter.consumed = number
             yield SourceRow(number, data)
+
+
+def read_batches(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's record batches, as stored (the bulk validator reads them)."""
+    yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size)
 
 
 def progress_total(path: Path, file_format: FileFormat) -> int:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
+from learning_store.bulk.validate import ArrowInput
 from learning_store.feedback import Feedback
 from learning_store.models import (
     BatchResult,
@@ -81,6 +82,16 @@ class ExecutionRepository(Protocol):
 
     def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
         """Validate and store rows in chunks of `batch_size`, one transaction per chunk."""
+        ...
+
+    def add_arrow(self, batches: Iterable[ArrowInput]) -> BatchResult:
+        """Store rows given as Arrow, with `add_many`'s rules, duplicates and result.
+
+        A batch may hold any subset of the columns (a file's record batches; null means
+        "not given", so the field's default applies) or be a `ValidBatch` that
+        `learning_store.bulk` already validated. Rejected indexes count rows across the raw
+        batches; a `ValidBatch` keeps the indexes it was made with.
+        """
         ...
 
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:

@@ -1,4 +1,4 @@
-"""Validate and chunk batch input: the part of `add_many` every store shares."""
+"""Validate and chunk batch input, then write it: the part of `add_many` every store shares."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from learning_store.models import BatchResult, ExecutionRecord, RejectedRecord, task_id_of
-from learning_store.models import rejection_reason as describe_errors
+from learning_store.arrow_codec import arrow_rows
+from learning_store.bulk.validate import (
+    ArrowInput,
+    ValidBatch,
+    judge,
+    validate_arrow,
+    validate_mappings,
+)
+from learning_store.models import BatchResult, ExecutionRecord, RejectedRecord
 
 Prepared = TypeVar("Prepared")
 
@@ -40,22 +45,16 @@ def validate_chunk(rows: list[Any], first_index: int) -> ValidatedChunk:
     chunk = ValidatedChunk()
     seen: set[Any] = set()
     for offset, raw in enumerate(rows):
-        index = first_index + offset
-        try:
-            record = to_record(raw)
-        except ValidationError as exc:
-            chunk.rejected.append(RejectedRecord(index, task_id_of(raw), describe_errors(exc)))
-            continue
-        except Exception as exc:  # a hostile object may raise anything while being read
-            reason = f"record: expected an ExecutionRecord or a mapping of its fields ({exc!r})"
-            chunk.rejected.append(RejectedRecord(index, None, reason[:500]))
+        record = judge(raw, first_index + offset)
+        if isinstance(record, RejectedRecord):
+            chunk.rejected.append(record)
             continue
         if record.task_id in seen:
             chunk.repeats += 1
             continue
         seen.add(record.task_id)
         chunk.records.append(record)
-        chunk.positions.append(index)
+        chunk.positions.append(first_index + offset)
     return chunk
 
 
@@ -68,46 +67,89 @@ def chunks(rows: Iterable[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
         start += len(batch)
 
 
-def write_in_chunks(
-    rows: Iterable[Any],
-    chunk_size: int,
-    insert_new: Callable[[Prepared], int],
-    *,
-    prepare: Callable[[list[ExecutionRecord]], Prepared] = lambda records: records,  # type: ignore[assignment,return-value]
-    parallel: int = 1,
-) -> BatchResult:
-    """Run `add_many`'s algorithm: validate each chunk, then insert its new rows atomically.
+Chunk = ValidatedChunk | ValidBatch
+"""A validated chunk: records (the per-row path) or an Arrow table (the bulk path)."""
 
-    `prepare` turns a chunk's unique records into what `insert_new` writes (for DuckDB, an
-    Arrow table); it runs here, in the caller's thread. `insert_new` writes one prepared
-    chunk in one transaction, skipping task_ids already stored, and returns how many it
-    wrote; rows repeated in an earlier chunk are stored by then, so they count as duplicates
-    too. With `parallel` > 1, up to that many `insert_new` calls run at once in worker
-    threads while the next chunk is prepared; memory holds at most `parallel` + 1 chunks,
-    and after a failure no further chunk is started.
+
+def valid_count(chunk: Chunk) -> int:
+    """How many unique valid rows a chunk holds."""
+    return chunk.table.num_rows if isinstance(chunk, ValidBatch) else len(chunk.records)
+
+
+def records_of(chunk: Chunk) -> list[ExecutionRecord]:
+    """A chunk's rows as records (stores without an Arrow path write these)."""
+    if isinstance(chunk, ValidatedChunk):
+        return chunk.records
+    return [ExecutionRecord.model_validate(row) for row in arrow_rows(chunk.table)]
+
+
+def validated_chunks(
+    rows: Iterable[Any], size: int, *, bulk: bool = False
+) -> Iterator[ValidatedChunk | ValidBatch]:
+    """The input validated chunk by chunk.
+
+    With `bulk`, chunks holding plain dicts take the vectorised validator: the same
+    decisions, with an Arrow table instead of records.
     """
     if isinstance(rows, ExecutionRecord | dict):
         raise TypeError("add_many takes an iterable of records; use add() for a single record")
+    for start, batch in chunks(rows, size):
+        if bulk and any(type(raw) is dict for raw in batch):
+            yield validate_mappings(batch, start)
+        else:
+            yield validate_chunk(batch, start)
+
+
+def arrow_chunks(batches: Iterable[ArrowInput], size: int) -> Iterator[ValidBatch]:
+    """Arrow input as validated chunks of at most `size` rows; `ValidBatch`es pass as made.
+
+    Indexes of raw batches count rows across all of them.
+    """
+    offset = 0
+    for batch in batches:
+        if isinstance(batch, ValidBatch):
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, size):
+            yield validate_arrow(batch.slice(start, size), offset + start)
+        offset += batch.num_rows
+
+
+def write_in_chunks(
+    chunks_in: Iterable[Chunk],
+    insert_new: Callable[[Prepared], int],
+    *,
+    prepare: Callable[[Chunk], Prepared],
+    parallel: int = 1,
+) -> BatchResult:
+    """Run `add_many`'s algorithm: insert each validated chunk's new rows atomically.
+
+    `prepare` turns a chunk into what `insert_new` writes (for DuckDB, an Arrow table); it
+    runs here, in the caller's thread. `insert_new` writes one prepared chunk in one
+    transaction, skipping task_ids already stored, and returns how many it wrote; rows
+    repeated in an earlier chunk are stored by then, so they count as duplicates too. With
+    `parallel` > 1, up to that many `insert_new` calls run at once in worker threads while
+    the next chunk is validated; memory holds at most `parallel` + 1 chunks, and after a
+    failure no further chunk is started.
+    """
     stored = duplicates = 0
     rejected: list[RejectedRecord] = []
 
-    def settle(chunk: ValidatedChunk, written: int) -> None:
+    def settle(chunk: Chunk, written: int) -> None:
         nonlocal stored, duplicates
         stored += written
-        duplicates += len(chunk.records) - written + chunk.repeats
+        duplicates += valid_count(chunk) - written + chunk.repeats
         rejected.extend(chunk.rejected)
 
     if parallel <= 1:
-        for start, batch in chunks(rows, chunk_size):
-            chunk = validate_chunk(batch, start)
-            settle(chunk, insert_new(prepare(chunk.records)) if chunk.records else 0)
+        for chunk in chunks_in:
+            settle(chunk, insert_new(prepare(chunk)) if valid_count(chunk) else 0)
         return BatchResult(stored, duplicates, rejected)
     with ThreadPoolExecutor(parallel, thread_name_prefix="learning-store-write") as pool:
-        in_flight: deque[tuple[ValidatedChunk, Future[int] | None]] = deque()
+        in_flight: deque[tuple[Chunk, Future[int] | None]] = deque()
         try:
-            for start, batch in chunks(rows, chunk_size):
-                chunk = validate_chunk(batch, start)
-                work = pool.submit(insert_new, prepare(chunk.records)) if chunk.records else None
+            for chunk in chunks_in:
+                work = pool.submit(insert_new, prepare(chunk)) if valid_count(chunk) else None
                 in_flight.append((chunk, work))
                 while len(in_flight) >= parallel:
                     done, future = in_flight.popleft()

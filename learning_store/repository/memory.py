@@ -26,7 +26,14 @@ from learning_store.models import (
     as_utc,
 )
 from learning_store.repository.base import ExecutionFilter, RecordInput
-from learning_store.repository.batching import to_record, write_in_chunks
+from learning_store.repository.batching import (
+    ArrowInput,
+    arrow_chunks,
+    records_of,
+    to_record,
+    validated_chunks,
+    write_in_chunks,
+)
 from learning_store.results import OutcomeCount
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vectors import stack
@@ -49,7 +56,13 @@ class InMemoryExecutionRepository(RecommendsTiers):
 
     def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
         """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`."""
-        return write_in_chunks(records, self.batch_size, self._insert_new)
+        chunks = validated_chunks(records, self.batch_size)
+        return write_in_chunks(chunks, self._insert_new, prepare=records_of)
+
+    def add_arrow(self, batches: Iterable[ArrowInput]) -> BatchResult:
+        """Validate and store rows given as Arrow; see `ExecutionRepository.add_arrow`."""
+        chunks = arrow_chunks(batches, self.batch_size)
+        return write_in_chunks(chunks, self._insert_new, prepare=records_of)
 
     def _insert_new(self, records: builtins.list[ExecutionRecord]) -> int:
         uploaded_at = datetime.now(UTC)

@@ -21,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 from learning_store.advice.estimator import Neighbour
 from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
+from learning_store.bulk.validate import ValidBatch
 from learning_store.config import LearningConfig
 from learning_store.engine import create_engine_for, translated_errors
 from learning_store.migrations import ensure_current_schema
@@ -30,7 +31,17 @@ from learning_store.models import (
     SimilarExecution,
 )
 from learning_store.repository.base import ExecutionFilter, RecordInput
-from learning_store.repository.batching import to_record, write_in_chunks
+from learning_store.repository.batching import (
+    ArrowInput,
+    Chunk,
+    ValidatedChunk,
+    arrow_chunks,
+    records_of,
+    to_record,
+    valid_count,
+    validated_chunks,
+    write_in_chunks,
+)
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow, stored_ids
 from learning_store.repository.duckdb_export import arrow_batches
 from learning_store.repository.index_keeper import IndexKeeper
@@ -57,11 +68,22 @@ _INSERT_NEW = (
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    """Unique records ready to write, with their upload time and, on DuckDB, Arrow table."""
+    """Unique rows ready to write, with their upload time: records, an Arrow table, or both.
 
-    records: builtins.list[ExecutionRecord]
+    On DuckDB the Arrow table is what is written; `records` is None when the rows came
+    validated as Arrow (no record was ever built).
+    """
+
+    records: builtins.list[ExecutionRecord] | None
     uploaded_at: datetime
     arrow: pa.Table | None
+
+    def task_ids(self) -> builtins.list[UUID]:
+        """The rows' task_ids (for claiming them in the write gate)."""
+        if self.records is not None:
+            return [record.task_id for record in self.records]
+        assert self.arrow is not None
+        return self.arrow.column("task_id").to_pylist()
 
 
 class SqlExecutionRepository(RecommendsTiers, SqlUpkeepMethods, SqlAnalyticsMethods):
@@ -124,36 +146,48 @@ class SqlExecutionRepository(RecommendsTiers, SqlUpkeepMethods, SqlAnalyticsMeth
 
     def add(self, record: RecordInput) -> bool:
         """Store one record; False when its task_id is already stored."""
-        return self._insert_new(self._prepare([to_record(record)])) == 1
+        return self._insert_new(self._prepare(ValidatedChunk([to_record(record)]))) == 1
 
     def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
         """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`.
 
-        On a DuckDB file two chunks are written at once, each in its own transaction,
-        while the next is converted to Arrow.
+        On DuckDB, chunks of plain dicts are validated column by column into Arrow (see
+        `learning_store.bulk`), and on a DuckDB file two chunks are written at once, each
+        in its own transaction, while the next is validated.
         """
+        chunks = validated_chunks(records, self.batch_size, bulk=self.dialect == "duckdb")
+        return self._write_chunks(chunks)
+
+    def add_arrow(self, batches: Iterable[ArrowInput]) -> BatchResult:
+        """Validate and store rows given as Arrow; see `ExecutionRepository.add_arrow`."""
+        return self._write_chunks(arrow_chunks(batches, self.batch_size))
+
+    def _write_chunks(self, chunks: Iterable[Chunk]) -> BatchResult:
         return write_in_chunks(
-            records,
-            self.batch_size,
-            self._insert_new,
-            prepare=self._prepare,
-            parallel=self.parallel_writes,
+            chunks, self._insert_new, prepare=self._prepare, parallel=self.parallel_writes
         )
 
-    def _prepare(self, records: builtins.list[ExecutionRecord]) -> _Chunk:
-        """Stamp the upload time and, for DuckDB's Arrow path, build the Arrow table."""
+    def _prepare(self, chunk: Chunk) -> _Chunk:
+        """Stamp the upload time and, for DuckDB's Arrow path, have the Arrow table ready."""
         uploaded_at = datetime.now(UTC)
+        arrow_sized = valid_count(chunk) >= ARROW_THRESHOLD
+        if isinstance(chunk, ValidBatch) and self.dialect == "duckdb" and arrow_sized:
+            return _Chunk(None, uploaded_at, chunk.stamped(uploaded_at))
+        records = records_of(chunk)
         arrow = None
-        if self.dialect == "duckdb" and len(records) >= ARROW_THRESHOLD:
+        if self.dialect == "duckdb" and arrow_sized:
             arrow = records_to_arrow(records, uploaded_at)
         return _Chunk(records, uploaded_at, arrow)
 
     def _insert_new(self, chunk: _Chunk) -> int:
         """Write a chunk's records not yet stored in one transaction; return how many."""
-        claimed = self._claiming(record.task_id for record in chunk.records)
+        claimed = self._claiming(chunk.task_ids())
         with self._guard(), claimed, translated_errors(self._url, "store executions"):
             written = self._write(chunk)
-            self._index.written(chunk.records, written, chunk.uploaded_at)
+            if chunk.records is None:
+                self._index.written_arrow(chunk.arrow, written, chunk.uploaded_at)
+            else:
+                self._index.written(chunk.records, written, chunk.uploaded_at)
         return written
 
     def _write(self, chunk: _Chunk) -> int:
@@ -162,6 +196,7 @@ class SqlExecutionRepository(RecommendsTiers, SqlUpkeepMethods, SqlAnalyticsMeth
                 return insert_from_arrow(connection, chunk.arrow)
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
+        assert chunk.records is not None
         ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
         rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:

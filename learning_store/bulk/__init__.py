@@ -1,0 +1,1 @@
+"""Bulk validation: the record rules on whole Arrow batches (see `validate`)."""
