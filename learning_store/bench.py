@@ -23,9 +23,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from learning_store.arrow_codec import records_to_arrow
+from learning_store.bench_bulk import measure_dict_batches, measure_export, measure_ingest
 from learning_store.config import LearningConfig
 from learning_store.embeddings import CachingEmbedder, SentenceTransformerEmbedder
-from learning_store.files.writers import write_parquet_batches
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
 from learning_store.repository import SqlExecutionRepository, create_repository
 from learning_store.schema import executions
@@ -53,6 +53,8 @@ class BenchOptions:
     records: int = 2000
     similar_rows: int = 100_000
     scale_rows: int = 200_000
+    ingest_rows: int = 100_000
+    jsonl_rows: int = 20_000
     telemetry_records: int = 20_000
     batch_size: int = 1000
     repeats: int = 5
@@ -289,41 +291,6 @@ def measure_similarity(options: BenchOptions, result: BenchResult) -> None:
     )
 
 
-def measure_export(options: BenchOptions, result: BenchResult) -> None:
-    """`learning-store export` to Parquet against DuckDB's own COPY of the same rows.
-
-    Both write ZSTD Parquet oldest first; they take turns, best of three each.
-    """
-    ours, engine = [], []
-    with _scratch() as folder:
-        store = create_repository(
-            f"duckdb:///{folder / 'export.db'}", config=LearningConfig(batch_size=1000)
-        )
-        store.add_many(make_records(options.similar_rows, seed=3))
-        copy = (
-            "COPY (SELECT * FROM executions ORDER BY timestamp, task_id) "
-            "TO ? (FORMAT parquet, COMPRESSION zstd)"
-        )
-        for _ in range(3):
-            ours.append(
-                _timed(lambda: write_parquet_batches(folder / "ours.parquet", store.iter_arrow()))
-            )
-            with store.engine.connect() as connection:  # type: ignore[attr-defined]
-                engine.append(
-                    _timed(
-                        lambda c=connection: c.exec_driver_sql(
-                            copy, (str(folder / "engine.parquet"),)
-                        )
-                    )
-                )
-        store.close()
-    result.rates.update(
-        export_rows_per_s=options.similar_rows / min(ours),
-        export_engine_rows_per_s=options.similar_rows / min(engine),
-    )
-    result.ratios.update(export_parquet_vs_engine=min(engine) / min(ours))
-
-
 def _timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
@@ -413,6 +380,12 @@ async def run_benchmark(
     measure_similarity(options, result)
     progress(f"Parquet export of {options.similar_rows:,} rows")
     measure_export(options, result)
+    progress(
+        f"Parquet ingest of {options.ingest_rows:,} rows, JSON lines of {options.jsonl_rows:,}"
+    )
+    await measure_ingest(options, result)
+    progress("add_many of plain dicts against records")
+    measure_dict_batches(options, result)
     progress(f"batch writes into a table of {options.scale_rows:,} rows")
     measure_scale(options, result)
     progress("RoutingTelemetry")
@@ -433,6 +406,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "recommend_p50_ms": ("", 0),
     "recommend_vs_similar": ("<=", 2.0),
     "export_parquet_vs_engine": (">=", 0.7),
+    "ingest_parquet_vs_engine": (">=", 0.5),
+    "ingest_jsonl_rows_per_s": (">=", 20_000),
+    "add_many_dicts_vs_records": (">=", 0.5),
     "scale_flatness": (">=", 0.7),
     "telemetry_record_p50_us": ("<=", 20),
     "telemetry_records_per_s": (">=", 10_000),

@@ -6,16 +6,17 @@ taking turns, best of a few each.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
+from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.files.formats import FileFormat
 from learning_store.files.ingest import ingest_file
@@ -83,7 +84,7 @@ def measure_export(options: BenchOptions, result: BenchResult) -> None:
     result.ratios.update(export_parquet_vs_engine=min(engine) / min(ours))
 
 
-def measure_ingest(options: BenchOptions, result: BenchResult) -> None:
+async def measure_ingest(options: BenchOptions, result: BenchResult) -> None:
     """Parquet ingest against DuckDB's INSERT ... SELECT FROM read_parquet; JSONL's rate.
 
     Each turn ingests into a new file; the JSON-lines rows carry embeddings.
@@ -97,12 +98,13 @@ def measure_ingest(options: BenchOptions, result: BenchResult) -> None:
     ours, engine, jsonl = [], [], []
     with scratch() as folder:
         parquet, lines = folder / "rows.parquet", folder / "rows.jsonl"
-        write_records(parquet, FileFormat.PARQUET, [records])
+        exported = records_to_arrow(records, datetime.now(UTC))  # as `export` writes it
+        write_parquet_batches(parquet, exported.to_batches(max_chunksize=65_536))
         write_records(lines, FileFormat.JSONL, [records[: options.jsonl_rows]])
         for turn in range(TURNS):
-            ours.append(timed(lambda t=turn: _ingest(folder / f"ours{t}.db", parquet)))
+            ours.append(await _ingest(folder / f"ours{turn}.db", parquet))
             engine.append(_engine_ingest(folder / f"engine{turn}.db", parquet))
-            jsonl.append(timed(lambda t=turn: _ingest(folder / f"jsonl{t}.db", lines)))
+            jsonl.append(await _ingest(folder / f"jsonl{turn}.db", lines))
     result.rates.update(
         ingest_parquet_rows_per_s=options.ingest_rows / min(ours),
         ingest_engine_rows_per_s=options.ingest_rows / min(engine),
@@ -113,16 +115,14 @@ def measure_ingest(options: BenchOptions, result: BenchResult) -> None:
     )
 
 
-def _ingest(path: Path, source: Path) -> None:
+async def _ingest(path: Path, source: Path) -> float:
+    """Seconds `learning-store ingest` takes for `source` into a new store at `path`."""
     file_format = FileFormat.PARQUET if source.suffix == ".parquet" else FileFormat.JSONL
-
-    async def run() -> None:
-        config = LearningConfig(database_url=f"duckdb:///{path}", embeddings_enabled=False)
-        async with LearningDatabase(config=config) as db:
-            summary = await ingest_file(db, source, file_format, batch_size=1000)
-        assert summary.rejected == 0 and summary.stored == summary.rows
-
-    asyncio.run(run())
+    config = LearningConfig(database_url=f"duckdb:///{path}", embeddings_enabled=False)
+    async with LearningDatabase(config=config) as db:
+        summary = await ingest_file(db, source, file_format, batch_size=1000)
+    assert summary.rejected == 0 and summary.stored == summary.rows
+    return summary.seconds
 
 
 def _engine_ingest(path: Path, source: Path) -> float:

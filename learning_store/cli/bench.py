@@ -30,6 +30,12 @@ def bench(
     scale_rows: Annotated[
         int, typer.Option(min=100, help="Rows already in the table for scale_flatness.")
     ] = 200_000,
+    ingest_rows: Annotated[
+        int, typer.Option(min=100, help="Rows of the Parquet file ingested (with embeddings).")
+    ] = 100_000,
+    jsonl_rows: Annotated[
+        int, typer.Option(min=100, help="Rows of the JSON-lines file ingested.")
+    ] = 20_000,
     telemetry_records: Annotated[
         int, typer.Option(min=100, help="Records sent through RoutingTelemetry.")
     ] = 20_000,
@@ -45,6 +51,8 @@ def bench(
         records=records,
         similar_rows=similar_rows,
         scale_rows=scale_rows,
+        ingest_rows=ingest_rows,
+        jsonl_rows=jsonl_rows,
         telemetry_records=telemetry_records,
         batch_size=batch_size,
         skip_model=skip_model,

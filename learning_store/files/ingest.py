@@ -7,6 +7,7 @@ ingesting the same file twice stores nothing new.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -22,6 +23,7 @@ import pyarrow as pa
 from learning_store.arrow_codec import arrow_rows
 from learning_store.files.formats import FileFormat
 from learning_store.files.readers import ProgressCounter, SourceRow, read_batches, read_rows
+from learning_store.models import BatchResult
 from learning_store.service import LearningDatabase
 
 CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")
@@ -104,18 +106,21 @@ async def _ingest_text(
     rejects: _RejectsFile,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, int, int]:
-    """JSON lines and CSV: parsed rows, a window at a time, into the bulk validator."""
+    """JSON lines and CSV: parsed a window at a time, into the bulk validator.
+
+    The next window is parsed here while the store writes the previous one in its thread,
+    so parsing and writing overlap; at most two windows are held.
+    """
     counter = ProgressCounter()
     rows = stored = duplicates = 0
-    window = batch_size * WINDOW_BATCHES
-    for batch in _batches(read_rows(path, file_format, counter), window):
-        rows += len(batch)
-        parsed = [row for row in batch if row.data is not None]
-        bad = [(row.line, None, row.error) for row in batch if row.error is not None]
-        for row in parsed:
-            if "task_id" not in row.data:
-                row.data["task_id"] = content_task_id(row.data)
-        result = await db.store_batch([row.data for row in parsed])
+    pending: tuple[asyncio.Future[BatchResult], list[SourceRow], list[Reject]] | None = None
+
+    async def settle() -> None:
+        nonlocal stored, duplicates
+        if pending is None:
+            return
+        work, parsed, bad = pending
+        result = await work
         stored += result.stored
         duplicates += result.duplicates
         for rejected in result.rejected:
@@ -123,9 +128,25 @@ async def _ingest_text(
             bad.append((parsed[rejected.index].line, task_id, rejected.reason))
         for line, task_id, reason in sorted(bad, key=lambda entry: entry[0]):
             rejects.write(line, task_id, reason)
+
+    for batch in _batches(read_rows(path, file_format, counter), batch_size * WINDOW_BATCHES):
+        rows += len(batch)
+        parsed = [row for row in batch if row.data is not None]
+        bad: list[Reject] = [(row.line, None, row.error) for row in batch if row.error]
+        for row in parsed:
+            if "task_id" not in row.data:
+                row.data["task_id"] = content_task_id(row.data)
+        await settle()
+        work = asyncio.ensure_future(db.store_batch([row.data for row in parsed]))
+        pending = (work, parsed, bad)
         if on_progress is not None:
             on_progress(rows, counter.consumed)
+    await settle()
     return rows, stored, duplicates
+
+
+Reject = tuple[int, str | None, str]
+"""A rejected row: line, task_id if known, reason."""
 
 
 async def _ingest_parquet(

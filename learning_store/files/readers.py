@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import arrow_rows
 from learning_store.files.formats import FileFormat
+from learning_store.models import EMBEDDING_DIMENSION
 
 JSON_COLUMNS = ("metadata", "embedding")
 """CSV cells holding JSON text."""
@@ -87,7 +89,26 @@ def _jsonl_row(number: int, raw: bytes) -> SourceRow:
         return SourceRow(number, None, f"line: expected a JSON object, got {type(data).__name__}")
     for column in IGNORED_COLUMNS:
         data.pop(column, None)
+    _compact_embedding(data)
     return SourceRow(number, data)
+
+
+def _compact_embedding(data: dict[str, Any]) -> None:
+    """Hold a valid embedding as float32 (converted as the record converts it).
+
+    384 Python floats in a list cost the garbage collector a traversal each time it runs
+    while a window of rows is held; one array costs nothing. An embedding the record would
+    reject stays as written, so the rejects file quotes it as before.
+    """
+    vector = data.get("embedding")
+    if type(vector) is not list or len(vector) != EMBEDDING_DIMENSION:
+        return
+    try:
+        array = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
+        return
+    if array.shape == (EMBEDDING_DIMENSION,) and np.isfinite(array).all():
+        data["embedding"] = array
 
 
 _NOT_READ = object()
@@ -96,10 +117,21 @@ _NOT_READ = object()
 def _has_wide_float(data: dict[str, Any]) -> bool:
     """A float orjson may have made from an integer too wide for 64 bits (`json` keeps the int).
 
-    Only metadata and unknown keys (which go into metadata) keep such a value as written;
-    a number field turns it into the same float either way.
+    A float field turns such an integer into the same float either way; anywhere else
+    (metadata, unknown keys, a field that rejects it and quotes it) the two differ.
     """
-    stack = [value for key, value in data.items() if key not in _NUMBER_FIELDS]
+    for key, value in data.items():
+        kind = type(value)
+        if kind is float:
+            if abs(value) >= WIDE_FLOAT and key not in _NUMBER_FIELDS:
+                return True
+        elif (kind is dict or kind is list) and key != "embedding" and _nested_wide(value):
+            return True
+    return False
+
+
+def _nested_wide(value: dict[str, Any] | list[Any]) -> bool:
+    stack: list[Any] = [value]
     while stack:
         item = stack.pop()
         if type(item) is float:
