@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -19,8 +18,8 @@ import pyarrow as pa
 from learning_store import bootstrap
 from learning_store.advice.facade import AdviceApi
 from learning_store.archive import PruneResult, prune
-from learning_store.bulk.validate import ValidBatch, validate_mappings
 from learning_store.config import LearningConfig
+from learning_store.embedding_writes import EMBEDDING_WINDOW, EmbeddingWrites
 from learning_store.embeddings import Embedder
 from learning_store.errors import (
     ConfigurationError,
@@ -33,10 +32,8 @@ from learning_store.feedback import Feedback
 from learning_store.models import (
     EMBEDDING_DIMENSION,
     BatchResult,
-    ExecutionRecord,
     FeedbackResult,
     PoolPerformance,
-    RejectedRecord,
     SimilarExecution,
     SolutionPattern,
     StoreStats,
@@ -53,19 +50,13 @@ from learning_store.reembedding import (
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import (
     arrow_chunks,
-    chunks,
     to_record,
-    validate_chunk,
 )
-from learning_store.vectors import Vector
-
-EMBEDDING_WINDOW = 1_000
-"""Rows validated and embedded together: one model call each, bounded memory for any input."""
 
 T = TypeVar("T")
 
 
-class LearningDatabase(OriginalApi, AdviceApi):
+class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
     """Store executions and ask what happened to similar tasks before.
 
     With no `repository`, `initialize()` opens the store named by `database_path` (a DuckDB
@@ -190,43 +181,6 @@ class LearningDatabase(OriginalApi, AdviceApi):
         repository = self.repository
         return await self._run(lambda: self._store_batch(repository, records))
 
-    def _store_batch(
-        self, repository: ExecutionRepository, records: Iterable[RecordInput]
-    ) -> BatchResult:
-        """Validate and embed window by window, streaming into one `add_many` call.
-
-        One stream lets the store overlap its write transactions; only the records passed
-        on (and their input positions) are held beyond the current window.
-        """
-        windows = chunks(records, EMBEDDING_WINDOW)
-        first = next(windows, None)
-        if first is None:
-            return BatchResult(0, 0, [])
-        windows = itertools.chain([first], windows)
-        if any(type(raw) is dict for raw in first[1]):  # plain rows: the bulk validator
-            valid = (validate_mappings(rows, start) for start, rows in windows)
-            return self._store_valid(repository, valid)
-        rejected: builtins.list[RejectedRecord] = []
-        positions: builtins.list[int] = []
-        repeats = 0
-
-        def embedded() -> Iterator[ExecutionRecord]:
-            nonlocal repeats
-            for start, rows in windows:
-                chunk = validate_chunk(rows, start)
-                rejected.extend(chunk.rejected)
-                repeats += chunk.repeats
-                positions.extend(chunk.positions)
-                yield from self._embedded(chunk.records, repository)
-
-        result = repository.add_many(embedded())
-        rejected.extend(
-            RejectedRecord(positions[item.index], item.task_id, item.reason)
-            for item in result.rejected
-        )
-        rejected.sort(key=lambda item: item.index)
-        return BatchResult(result.stored, result.duplicates + repeats, rejected)
-
     async def store_arrow(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> BatchResult:
         """Store rows given as Arrow batches (a file's), embedding those without one.
 
@@ -236,54 +190,6 @@ class LearningDatabase(OriginalApi, AdviceApi):
         repository = self.repository
         valid = arrow_chunks(batches, EMBEDDING_WINDOW)
         return await self._run(lambda: self._store_valid(repository, valid))
-
-    def _store_valid(
-        self, repository: ExecutionRepository, batches: Iterable[ValidBatch]
-    ) -> BatchResult:
-        """Embed each validated batch's rows that lack a vector, streaming into `add_arrow`."""
-        result = repository.add_arrow(self._embedded_batch(batch, repository) for batch in batches)
-        rejected = sorted(result.rejected, key=lambda item: item.index)
-        return BatchResult(result.stored, result.duplicates, rejected)
-
-    def _embedded_batch(self, batch: ValidBatch, repository: ExecutionRepository) -> ValidBatch:
-        """`_embedded` for a validated Arrow batch: one model call for its rows without one."""
-        missing = batch.missing_embeddings() if self._embedder is not None else []
-        if not missing:
-            return batch
-        self._check_model(repository)
-        ids = batch.task_ids(missing)
-        stored = repository.existing_ids(ids)
-        missing = [row for row, task_id in zip(missing, ids, strict=True) if task_id not in stored]
-        if not missing:
-            return batch
-        assert self._embedder is not None
-        return batch.with_embeddings(missing, self._embedder.embed(batch.embedding_texts(missing)))
-
-    def _embedded(
-        self,
-        records: builtins.list[ExecutionRecord],
-        repository: ExecutionRepository | None = None,
-    ) -> builtins.list[ExecutionRecord]:
-        """Records with embeddings filled in by one model call; precomputed ones are kept.
-
-        Given the repository, rows whose task_id is already stored are not embedded: the
-        store will count them as duplicates, so a retried batch costs no model time.
-        """
-        if self._embedder is None:
-            return records
-        missing = [row for row, record in enumerate(records) if record.embedding is None]
-        if missing:
-            self._check_model(repository or self.repository)
-        if missing and repository is not None:
-            stored = repository.existing_ids(records[row].task_id for row in missing)
-            missing = [row for row in missing if records[row].task_id not in stored]
-        if not missing:
-            return records
-        vectors = self._embedder.embed([records[row].embedding_text() for row in missing])
-        result = builtins.list(records)
-        for row, vector in zip(missing, vectors, strict=True):
-            result[row] = records[row].model_copy(update={"embedding": Vector(vector)})
-        return result
 
     async def record_feedback(
         self, task_id: Any, *, accepted: bool | None = None, rating: int | None = None

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from factories import row
 
 from learning_store import StorageError, create_repository
-from learning_store.repository import sql as sql_store
+from learning_store.repository import sql_writes as sql_store
 
 
 @pytest.mark.parametrize("chunk_rows", [4, 50])  # executemany path and Arrow path
@@ -20,7 +20,7 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
     """The failing chunk's rows are written, then the disk fails before commit: none remain."""
     repository = create_repository(f"duckdb:///{tmp_path / 'a.db'}")
     repository.batch_size = chunk_rows
-    real_write = sql_store.SqlExecutionRepository._write
+    real_write = sql_store.SqlWriteMethods._write
     current = threading.local()
     state = {"inserts": 0, "failed": None}
     lock = threading.Lock()
@@ -40,7 +40,7 @@ def test_failure_inside_a_chunk_rolls_the_whole_chunk_back(
             if fail:  # the chunk's rows are in the table, uncommitted
                 raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sql_store.SqlExecutionRepository, "_write", remember_chunk)
+    monkeypatch.setattr(sql_store.SqlWriteMethods, "_write", remember_chunk)
     sa.event.listen(repository.engine, "after_cursor_execute", fail_second_insert)
     rows = [row(n) for n in range(chunk_rows * 4)]
     with pytest.raises(StorageError, match="No space left on device"):

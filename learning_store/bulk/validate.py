@@ -22,15 +22,10 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from learning_store.arrow_codec import ARROW_SCHEMA, arrow_rows, records_to_arrow
-from learning_store.bulk.columns import (
-    MISSING,
-    Converted,
-    from_arrow,
-    from_python,
-    vector_array,
-    vector_matrix,
-)
+from learning_store.bulk.arrow_columns import from_arrow
+from learning_store.bulk.columns import MISSING, Converted, vector_array, vector_matrix
 from learning_store.bulk.fields import FIELD_RULES, RULE_NAMES, Kind
+from learning_store.bulk.python_columns import from_python
 from learning_store.bulk.rules import broken, error_labels
 from learning_store.models import (
     ExecutionRecord,

@@ -1,0 +1,130 @@
+"""The write path of `SqlExecutionRepository`: validated chunks into one transaction each.
+
+On DuckDB a chunk is written from an Arrow table (built from records, or validated as Arrow
+by `learning_store.bulk` with no record built); on PostgreSQL by Core `insert()` with
+`ON CONFLICT DO NOTHING`. A DuckDB file's write gate is claimed for the chunk's task_ids.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import pyarrow as pa
+from sqlalchemy.dialects import postgresql
+
+from learning_store.arrow_codec import records_to_arrow
+from learning_store.bulk.validate import ArrowInput, ValidBatch
+from learning_store.engine import translated_errors
+from learning_store.models import BatchResult, ExecutionRecord
+from learning_store.repository.base import RecordInput
+from learning_store.repository.batching import (
+    Chunk,
+    ValidatedChunk,
+    arrow_chunks,
+    records_of,
+    to_record,
+    valid_count,
+    validated_chunks,
+    write_in_chunks,
+)
+from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
+from learning_store.repository.sql_rows import row_values
+from learning_store.schema import executions
+
+if TYPE_CHECKING:
+    from learning_store.repository.sql import SqlExecutionRepository
+
+_INSERT_NEW = (
+    postgresql.insert(executions)
+    .on_conflict_do_nothing(index_elements=["task_id"])
+    .returning(executions.c.task_id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Unique rows ready to write, with their upload time: records, an Arrow table, or both.
+
+    On DuckDB the Arrow table is what is written; `records` is None when the rows came
+    validated as Arrow (no record was ever built).
+    """
+
+    records: builtins.list[ExecutionRecord] | None
+    uploaded_at: datetime
+    arrow: pa.Table | None
+
+    def task_ids(self) -> builtins.list[UUID]:
+        """The rows' task_ids (for claiming them in the write gate)."""
+        if self.records is not None:
+            return [record.task_id for record in self.records]
+        assert self.arrow is not None
+        return self.arrow.column("task_id").to_pylist()
+
+
+class SqlWriteMethods:
+    """Mixin for `SqlExecutionRepository`: add, add_many and add_arrow."""
+
+    __slots__ = ()
+
+    def add(self: SqlExecutionRepository, record: RecordInput) -> bool:
+        """Store one record; False when its task_id is already stored."""
+        return self._insert_new(self._prepare(ValidatedChunk([to_record(record)]))) == 1
+
+    def add_many(self: SqlExecutionRepository, records: Iterable[RecordInput]) -> BatchResult:
+        """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`.
+
+        On DuckDB, chunks of plain dicts are validated column by column into Arrow (see
+        `learning_store.bulk`), and on a DuckDB file two chunks are written at once, each
+        in its own transaction, while the next is validated.
+        """
+        chunks = validated_chunks(records, self.batch_size, bulk=self.dialect == "duckdb")
+        return self._write_chunks(chunks)
+
+    def add_arrow(self: SqlExecutionRepository, batches: Iterable[ArrowInput]) -> BatchResult:
+        """Validate and store rows given as Arrow; see `ExecutionRepository.add_arrow`."""
+        return self._write_chunks(arrow_chunks(batches, self.batch_size))
+
+    def _write_chunks(self: SqlExecutionRepository, chunks: Iterable[Chunk]) -> BatchResult:
+        return write_in_chunks(
+            chunks, self._insert_new, prepare=self._prepare, parallel=self.parallel_writes
+        )
+
+    def _prepare(self: SqlExecutionRepository, chunk: Chunk) -> _Chunk:
+        """Stamp the upload time and, for DuckDB's Arrow path, have the Arrow table ready."""
+        uploaded_at = datetime.now(UTC)
+        arrow_sized = valid_count(chunk) >= ARROW_THRESHOLD
+        if isinstance(chunk, ValidBatch) and self.dialect == "duckdb" and arrow_sized:
+            return _Chunk(None, uploaded_at, chunk.stamped(uploaded_at))
+        records = records_of(chunk)
+        arrow = None
+        if self.dialect == "duckdb" and arrow_sized:
+            arrow = records_to_arrow(records, uploaded_at)
+        return _Chunk(records, uploaded_at, arrow)
+
+    def _insert_new(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+        """Write a chunk's records not yet stored in one transaction; return how many."""
+        claimed = self._claiming(chunk.task_ids())
+        with self._guard(), claimed, translated_errors(self._url, "store executions"):
+            written = self._write(chunk)
+            if chunk.records is None:
+                self._index.written_arrow(chunk.arrow, written, chunk.uploaded_at)
+            else:
+                self._index.written(chunk.records, written, chunk.uploaded_at)
+        return written
+
+    def _write(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+        if chunk.arrow is not None:
+            with self._engine.connect() as connection:
+                return insert_from_arrow(connection, chunk.arrow)
+        # Ascending task_id order: concurrent writers then take row locks in one order,
+        # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
+        assert chunk.records is not None
+        ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
+        rows = [row_values(record, chunk.uploaded_at) for record in ordered]
+        with self._engine.begin() as connection:
+            return len(connection.execute(_INSERT_NEW, rows).fetchall())
