@@ -1,27 +1,31 @@
 """Prune old executions, optionally archiving them to Parquet first without risking a row.
 
-With an archive folder: rows older than the cutoff are streamed into one ZSTD Parquet file
-per UTC day under Hive-style `date=YYYY-MM-DD/` folders; each file is fsynced under a
-temporary name, renamed into place, and read back; only when every file holds exactly the
-rows written are those rows deleted, by task_id, in one transaction. A crash before the
+With an archive folder: rows older than the cutoff are streamed as Arrow batches (on
+DuckDB made by the engine, no Python object per row) into one ZSTD Parquet file per UTC day
+under Hive-style `date=YYYY-MM-DD/` folders; each file is fsynced under a temporary name,
+renamed into place, and read back; only when every file holds exactly the rows written are
+those rows deleted, by task_id, in one transaction. A crash before the
 delete leaves the database untouched (a rerun archives the rows again in a new file); a
 crash after it leaves complete, verified files.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from learning_store.arrow_codec import ARROW_SCHEMA, records_to_arrow
+from learning_store.arrow_codec import ARROW_SCHEMA
 from learning_store.durability import fsync_path
 from learning_store.errors import LearningStoreError
-from learning_store.models import ExecutionRecord
 from learning_store.repository import ExecutionRepository
 
 ROW_GROUP_ROWS = 10_000
@@ -64,15 +68,14 @@ def _archive(
     written: dict[Path, list[UUID]] = {}
     current: _DayFile | None = None
     try:
-        for chunk in repository.iter_chunks(until=cutoff, chunk_size=ROW_GROUP_ROWS):
-            for record in chunk:
-                day = record.timestamp.date()
+        for batch in repository.iter_arrow(until=cutoff, batch_rows=ROW_GROUP_ROWS):
+            for day, rows in _days_of(batch):
                 if current is None or current.day != day:
                     if current is not None:
                         current.seal()
                     current = _DayFile(archive_dir, day, run)
                     written[current.path] = current.task_ids
-                current.add(record)
+                current.add(rows)
         if current is not None:
             current.seal()
             current = None
@@ -80,6 +83,19 @@ def _archive(
         if current is not None:
             current.abandon()
     return written
+
+
+def _days_of(batch: pa.RecordBatch) -> Iterator[tuple[date, pa.RecordBatch]]:
+    """The batch cut into runs of one UTC day (rows come oldest first)."""
+    days = batch.column("timestamp").cast(pa.int64()).to_numpy() // _MICROS_PER_DAY
+    cuts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist(), batch.num_rows]
+    for start, end in itertools.pairwise(cuts):
+        if end > start:
+            yield _EPOCH + timedelta(days=int(days[start])), batch.slice(start, end - start)
+
+
+_MICROS_PER_DAY = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
 
 
 class _DayFile:
@@ -93,17 +109,14 @@ class _DayFile:
         self.task_ids: list[UUID] = []
         self._temporary = self.path.with_suffix(".parquet.tmp")
         self._writer = pq.ParquetWriter(self._temporary, ARROW_SCHEMA, compression="zstd")
-        self._buffer: list[ExecutionRecord] = []
 
-    def add(self, record: ExecutionRecord) -> None:
-        self._buffer.append(record)
-        self.task_ids.append(record.task_id)
-        if len(self._buffer) >= ROW_GROUP_ROWS:
-            self._write_buffer()
+    def add(self, rows: pa.RecordBatch) -> None:
+        """Write a run of this day's rows (Arrow batches of the export schema)."""
+        self._writer.write_batch(rows)
+        self.task_ids.extend(rows.column("task_id").to_pylist())
 
     def seal(self) -> None:
         """Close, fsync and rename into place, then fsync the folder."""
-        self._write_buffer()
         self._writer.close()
         fsync_path(self._temporary)
         self._temporary.replace(self.path)
@@ -113,11 +126,6 @@ class _DayFile:
         """Remove the unfinished file after a failure."""
         self._writer.close()
         self._temporary.unlink(missing_ok=True)
-
-    def _write_buffer(self) -> None:
-        if self._buffer:
-            self._writer.write_table(records_to_arrow(self._buffer))
-            self._buffer.clear()
 
 
 def _verify(path: Path, task_ids: list[UUID]) -> None:

@@ -123,7 +123,7 @@ def export(
         "repo": repo,
     }
     with build_repository(None, settings(url)) as repository:
-        if chosen is FileFormat.PARQUET and hasattr(repository, "iter_arrow"):
+        if chosen is FileFormat.PARQUET:
             written = write_parquet_batches(out, repository.iter_arrow(**filters))
         else:
             written = write_records(out, chosen, repository.iter_chunks(**filters), durable=True)

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
+import pyarrow as pa
+
 from learning_store.bulk.validate import ArrowInput
 from learning_store.feedback import Feedback
 from learning_store.models import (
@@ -201,6 +203,17 @@ class ExecutionRepository(Protocol):
         chunk_size: int = 1000,
     ) -> Iterator[builtins.list[ExecutionRecord]]:
         """All matching records, oldest first, in chunks (memory holds one chunk)."""
+        ...
+
+    def iter_arrow(
+        self,
+        *,
+        batch_rows: int = 65_536,
+        repo: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """What `iter_chunks` gives, as Arrow batches of the export schema (Parquet-ready)."""
         ...
 
     def tier_performance(

@@ -10,9 +10,11 @@ from typing import Any, Self
 from uuid import UUID
 
 import numpy as np
+import pyarrow as pa
 
 from learning_store import analytics
 from learning_store.advice.recommend import RecommendsTiers
+from learning_store.arrow_codec import records_to_arrow
 from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import (
     BatchResult,
@@ -193,6 +195,11 @@ class InMemoryExecutionRepository(RecommendsTiers):
         selected.sort(key=lambda record: (record.timestamp, record.task_id))
         for start in range(0, len(selected), chunk_size):
             yield selected[start : start + chunk_size]
+
+    def iter_arrow(self, *, batch_rows: int = 65_536, **filters: Any) -> Iterator[pa.RecordBatch]:
+        """What `iter_chunks` gives, as Arrow batches of the export schema."""
+        for chunk in self.iter_chunks(chunk_size=batch_rows, **filters):
+            yield from records_to_arrow(chunk).to_batches()
 
     def tier_performance(
         self, *, repo: str | None = None, days_back: int = 30
