@@ -54,7 +54,7 @@ class BenchOptions:
     similar_rows: int = 100_000
     scale_rows: int = 200_000
     ingest_rows: int = 100_000
-    jsonl_rows: int = 20_000
+    jsonl_rows: int = 50_000
     telemetry_records: int = 20_000
     batch_size: int = 1000
     repeats: int = 5

@@ -19,7 +19,7 @@ import duckdb
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
 from learning_store.files.formats import FileFormat
-from learning_store.files.ingest import ingest_file
+from learning_store.files.ingest import INGEST_BATCH_ROWS, ingest_file
 from learning_store.files.writers import write_parquet_batches, write_records
 from learning_store.repository import create_repository
 from learning_store.service import LearningDatabase
@@ -120,7 +120,7 @@ async def _ingest(path: Path, source: Path) -> float:
     file_format = FileFormat.PARQUET if source.suffix == ".parquet" else FileFormat.JSONL
     config = LearningConfig(database_url=f"duckdb:///{path}", embeddings_enabled=False)
     async with LearningDatabase(config=config) as db:
-        summary = await ingest_file(db, source, file_format, batch_size=1000)
+        summary = await ingest_file(db, source, file_format, batch_size=INGEST_BATCH_ROWS)
     assert summary.rejected == 0 and summary.stored == summary.rows
     return summary.seconds
 

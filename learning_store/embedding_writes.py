@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 EMBEDDING_WINDOW = 1_000
 """Rows validated and embedded together: one model call each, bounded memory for any input."""
+ARROW_WINDOW = 10_000
+"""Rows per validated window, and write transaction, of Arrow input (a file's batches)."""
 
 
 class EmbeddingWrites:

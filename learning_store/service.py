@@ -19,7 +19,7 @@ from learning_store import bootstrap
 from learning_store.advice.facade import AdviceApi
 from learning_store.archive import PruneResult, prune
 from learning_store.config import LearningConfig
-from learning_store.embedding_writes import EMBEDDING_WINDOW, EmbeddingWrites
+from learning_store.embedding_writes import ARROW_WINDOW, EmbeddingWrites
 from learning_store.embeddings import Embedder
 from learning_store.errors import (
     ConfigurationError,
@@ -185,10 +185,11 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         """Store rows given as Arrow batches (a file's), embedding those without one.
 
         Same rules and result as `store_batch` of the same rows; null means "not given",
-        and rejected indexes count rows across the batches.
+        and rejected indexes count rows across the batches. Each batch of up to
+        `ARROW_WINDOW` rows is one write transaction (a `ValidBatch` is written as made).
         """
         repository = self.repository
-        valid = arrow_chunks(batches, EMBEDDING_WINDOW)
+        valid = arrow_chunks(batches, ARROW_WINDOW)
         return await self._run(lambda: self._store_valid(repository, valid))
 
     async def record_feedback(

@@ -163,7 +163,7 @@ def _uuid(value: Any) -> Any:
     if type(value) is UUID:
         return value.bytes
     if type(value) is str and UUID_TEXT.fullmatch(value):
-        return UUID(value).bytes
+        return bytes.fromhex(value.replace("-", ""))
     return UNSURE
 
 

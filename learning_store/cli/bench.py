@@ -35,7 +35,7 @@ def bench(
     ] = 100_000,
     jsonl_rows: Annotated[
         int, typer.Option(min=100, help="Rows of the JSON-lines file ingested.")
-    ] = 20_000,
+    ] = 50_000,
     telemetry_records: Annotated[
         int, typer.Option(min=100, help="Records sent through RoutingTelemetry.")
     ] = 20_000,

@@ -22,7 +22,7 @@ from learning_store.cli.common import (
     user_errors,
 )
 from learning_store.files.formats import FileFormat, detect_format
-from learning_store.files.ingest import IngestSummary, ingest_file
+from learning_store.files.ingest import INGEST_BATCH_ROWS, IngestSummary, ingest_file
 from learning_store.files.readers import progress_total
 from learning_store.files.writers import write_parquet_batches, write_records
 from learning_store.service import LearningDatabase
@@ -43,7 +43,7 @@ def ingest(
     url: UrlOption = None,
     model: ModelOption = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Rows per batch (default: LEARNING_STORE_BATCH_SIZE).")
+        int | None, typer.Option(min=1, help="Rows per write transaction (default 10,000).")
     ] = None,
 ) -> None:
     """Store the executions in FILES, with embeddings; bad rows go to FILE.rejects.jsonl.
@@ -59,7 +59,7 @@ def ingest(
             raise FileNotFoundError(f"No such file: {str(path)!r}")
         detect_format(path, file_format)
     summaries = asyncio.run(
-        _ingest_all(files, file_format, config, batch_size or config.batch_size)
+        _ingest_all(files, file_format, config, batch_size or INGEST_BATCH_ROWS)
     )
     for summary in summaries:
         console.print(_summary_line(summary), highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from learning_store.arrow_codec import arrow_rows
+from learning_store.bulk.validate import validate_mappings
 from learning_store.files.formats import FileFormat
 from learning_store.files.readers import ProgressCounter, SourceRow, read_batches, read_rows
 from learning_store.models import BatchResult
@@ -29,9 +30,9 @@ from learning_store.service import LearningDatabase
 CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")
 """Namespace of task_ids derived from row content (uuid5)."""
 
-WINDOW_BATCHES = 10
-"""Text rows are parsed and handed to the store this many batches at a time, so the store
-writes several chunks of one window in parallel."""
+INGEST_BATCH_ROWS = 10_000
+"""Rows per write transaction of an ingest, unless asked otherwise: a bulk load commits in
+large steps (a DuckDB commit costs ~10 ms, which at 1,000 rows would double the load)."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with (rows read so far, bytes read so far)."""
@@ -106,10 +107,10 @@ async def _ingest_text(
     rejects: _RejectsFile,
     on_progress: ProgressCallback | None,
 ) -> tuple[int, int, int]:
-    """JSON lines and CSV: parsed a window at a time, into the bulk validator.
+    """JSON lines and CSV: parsed and validated a batch at a time, one transaction each.
 
-    The next window is parsed here while the store writes the previous one in its thread,
-    so parsing and writing overlap; at most two windows are held.
+    The next batch is parsed and validated here while the store writes the previous one in
+    its thread, so the two overlap; at most two batches are held.
     """
     counter = ProgressCounter()
     rows = stored = duplicates = 0
@@ -129,16 +130,17 @@ async def _ingest_text(
         for line, task_id, reason in sorted(bad, key=lambda entry: entry[0]):
             rejects.write(line, task_id, reason)
 
-    for batch in _batches(read_rows(path, file_format, counter), batch_size * WINDOW_BATCHES):
+    for batch in _batches(read_rows(path, file_format, counter), batch_size):
         rows += len(batch)
         parsed = [row for row in batch if row.data is not None]
         bad: list[Reject] = [(row.line, None, row.error) for row in batch if row.error]
         for row in parsed:
             if "task_id" not in row.data:
                 row.data["task_id"] = content_task_id(row.data)
+        valid = validate_mappings([row.data for row in parsed])
         await settle()
-        work = asyncio.ensure_future(db.store_batch([row.data for row in parsed]))
-        pending = (work, parsed, bad)
+        pending = (asyncio.ensure_future(db.store_arrow([valid])), parsed, bad)
+        await asyncio.sleep(0)  # let the write start in its thread before parsing on
         if on_progress is not None:
             on_progress(rows, counter.consumed)
     await settle()

@@ -69,7 +69,7 @@ def _jsonl_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             counter.consumed += len(raw)
-            if raw.strip():
+            if not raw.isspace():  # no copy, unlike strip(): lines are ~9 KB with a vector
                 yield _jsonl_row(number, raw)
 
 

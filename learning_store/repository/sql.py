@@ -340,9 +340,14 @@ class SqlExecutionRepository(
         with self._guard(), translated_errors(self._url, action), self._engine.begin() as conn:
             yield conn
 
-    def _claiming(self, task_ids: Iterable[UUID]) -> contextlib.AbstractContextManager[None]:
+    def _claiming(
+        self, task_ids: Iterable[UUID | bytes]
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold these task_ids in the file's write gate (DuckDB files; a no-op elsewhere)."""
-        return nullcontext() if self._gate is None else self._gate.claim(set(task_ids))
+        if self._gate is None:
+            return nullcontext()
+        keys = {key if isinstance(key, bytes) else key.bytes for key in task_ids}
+        return self._gate.claim(keys)
 
     def _exclusively(self) -> contextlib.AbstractContextManager[None]:
         """Hold the file's whole write gate, for writes whose rows are not known in advance."""

@@ -58,12 +58,12 @@ class _Chunk:
     uploaded_at: datetime
     arrow: pa.Table | None
 
-    def task_ids(self) -> builtins.list[UUID]:
-        """The rows' task_ids (for claiming them in the write gate)."""
+    def task_ids(self) -> builtins.list[UUID] | builtins.list[bytes]:
+        """The rows' task_ids (for claiming them in the write gate); from Arrow, as bytes."""
         if self.records is not None:
             return [record.task_id for record in self.records]
         assert self.arrow is not None
-        return self.arrow.column("task_id").to_pylist()
+        return self.arrow.column("task_id").combine_chunks().storage.to_pylist()
 
 
 class SqlWriteMethods:

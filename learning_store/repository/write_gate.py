@@ -22,7 +22,6 @@ import weakref
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from uuid import UUID
 
 
 class WriteGate:
@@ -30,13 +29,13 @@ class WriteGate:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._claimed: set[UUID] = set()
+        self._claimed: set[bytes] = set()
         self._active = 0
         self._exclusive = False
 
     @contextmanager
-    def claim(self, task_ids: Collection[UUID]) -> Iterator[None]:
-        """Hold these task_ids for the block; waits while another block holds any of them."""
+    def claim(self, task_ids: Collection[bytes]) -> Iterator[None]:
+        """Hold these task_ids (16 bytes each) for the block; wait while any is held."""
         with self._changed:
             while self._exclusive or not self._claimed.isdisjoint(task_ids):
                 self._changed.wait()
