@@ -140,7 +140,8 @@ def _float32_vector(value: Any) -> Vector | None:
     if isinstance(value, str | bytes | Mapping):
         raise ValueError(f"must be a sequence of {EMBEDDING_DIMENSION} numbers")
     try:
-        vector = np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore"):  # too large for float32: inf, rejected below
+            vector = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
         raise ValueError(f"must be a sequence of {EMBEDDING_DIMENSION} numbers") from None
     if vector.ndim != 1 or vector.shape[0] != EMBEDDING_DIMENSION:

@@ -34,10 +34,11 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 ISO_TIME = (
     r"^(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(?:0[1-9]|1[0-2])-"
-    r"(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:0[1-9]|[12][0-9]|3[01])[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
 )
-"""Times both parsers read alike: ISO 8601 with 'T', seconds, at most microseconds, a zone."""
+"""Times both parsers read alike: ISO 8601 with 'T' or a space, seconds, at most microseconds
+and a zone (CSV files hold times as `str(datetime)`, with a space)."""
 
 MICROS_UTC = pa.timestamp("us", tz="UTC")
 

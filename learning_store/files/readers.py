@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -29,9 +28,11 @@ IGNORED_COLUMNS = ("uploaded_at",)
 """Columns an export writes that ingest leaves to the store."""
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRow:
-    """One row of an input file: its line (row number for Parquet) and data, or why not."""
+class SourceRow(NamedTuple):
+    """One row of an input file: its line (row number for Parquet) and data, or why not.
+
+    A tuple, not a dataclass: one is made per line, and a frozen dataclass costs ~1 µs.
+    """
 
     line: int
     data: dict[str, Any] | None
@@ -66,11 +67,31 @@ def _text_lines(path: Path, counter: ProgressCounter) -> Iterator[str]:
 
 
 def _jsonl_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            counter.consumed += len(raw)
-            if not raw.isspace():  # no copy, unlike strip(): lines are ~9 KB with a vector
+    number = 0
+    for lines in _line_blocks(path, counter):
+        for raw in lines:
+            number += 1
+            if raw and not raw.isspace():  # no copy, unlike strip(): ~9 KB with a vector
                 yield _jsonl_row(number, raw)
+
+
+def _line_blocks(path: Path, counter: ProgressCounter) -> Iterator[list[bytes]]:
+    """The file's lines without their newline, a few MB at a time.
+
+    One read and one split per block, instead of a buffered readline per line.
+    """
+    carry = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(BLOCK_BYTES):
+            counter.consumed += len(block)
+            lines = (carry + block).split(b"\n") if carry else block.split(b"\n")
+            carry = lines.pop()
+            yield lines
+    if carry:
+        yield [carry]
+
+
+BLOCK_BYTES = 4 << 20
 
 
 def _jsonl_row(number: int, raw: bytes) -> SourceRow:
