@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from learning_store.urls import backend_name, redact
 
 ENV_PREFIX = "LEARNING_STORE_"
 DEFAULT_DATABASE_URL = "duckdb:///data/learning.db"
+
+
+_MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 
 
 class LearningConfig(BaseSettings):
@@ -57,6 +61,10 @@ class LearningConfig(BaseSettings):
         default=90, ge=1, le=36_500, description="Default age at which prune deletes rows"
     )
 
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        description="Cap on DuckDB's memory, its cache included (e.g. 1GB); unset: 80% of RAM",
+    )
     pool_size: int = Field(
         default=5, ge=1, le=1000, description="PostgreSQL connections kept open per process"
     )
@@ -102,6 +110,13 @@ class LearningConfig(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise ConfigurationError(describe_validation_error(exc, type(self))) from None
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_size(cls, size: str | None) -> str | None:
+        if size is not None and not _MEMORY_SIZE.fullmatch(size):
+            raise ValueError("use a size such as 512MB or 2GB (units: B, KB, MB, GB, TB, KiB...)")
+        return size
 
     @field_validator("database_url")
     @classmethod

@@ -37,16 +37,23 @@ def create_engine_for(url: str | URL, config: LearningConfig | None = None) -> E
     can be written at once.
     """
     backend = backend_name(url)
+    settings = config or LearningConfig()
     if backend == "duckdb":
         path = duckdb_path(url)
+        limit = settings.duckdb_memory_limit
+        connect_args = {"config": {"memory_limit": limit}} if limit else {}
         if path is None:
-            engine = sa.create_engine(url, poolclass=StaticPool)
+            engine = sa.create_engine(url, poolclass=StaticPool, connect_args=connect_args)
         else:
             ensure_folder(path.parent, "LEARNING_STORE_DATABASE_URL")
-            engine = sa.create_engine(url, pool_size=DUCKDB_FILE_CONNECTIONS, max_overflow=4)
+            engine = sa.create_engine(
+                url,
+                pool_size=DUCKDB_FILE_CONNECTIONS,
+                max_overflow=4,
+                connect_args=connect_args,
+            )
         event.listen(engine, "connect", _duckdb_session_setup)
         return engine
-    settings = config or LearningConfig()
     return sa.create_engine(
         url,
         pool_pre_ping=True,

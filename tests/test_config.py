@@ -83,3 +83,26 @@ def test_default_database_folder_is_created_on_first_use(tmp_path: Path) -> None
 def test_config_batch_size_sets_the_chunk_size() -> None:
     repository = create_repository("memory://", config=LearningConfig(batch_size=17))
     assert repository.batch_size == 17
+
+
+def test_duckdb_memory_limit_reaches_the_database(tmp_path: Path) -> None:
+    from learning_store import create_repository
+
+    config = LearningConfig(duckdb_memory_limit="300MB")
+    store = create_repository(f"duckdb:///{tmp_path / 'm.db'}", config=config)
+    try:
+        with store.engine.connect() as connection:  # type: ignore[attr-defined]
+            setting = connection.exec_driver_sql("SELECT current_setting('memory_limit')")
+            assert setting.scalar() == "286.1 MiB"  # 300 MB as DuckDB reports it
+    finally:
+        store.close()
+
+
+def test_a_bad_duckdb_memory_limit_names_the_variable_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEARNING_STORE_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError) as caught:
+        LearningConfig()
+    message = str(caught.value)
+    assert "LEARNING_STORE_DUCKDB_MEMORY_LIMIT" in message and "512MB" in message

@@ -211,7 +211,14 @@ def _parquet_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
 
 def read_batches(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
     """A Parquet file's record batches, as stored (the bulk validator reads them)."""
-    yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_READ_BUFFER)
+    yield from parquet.iter_batches(batch_size=batch_size)
+
+
+PARQUET_READ_BUFFER = 1 << 20
+"""Bytes read from a Parquet file at a time. Without a buffer size (and with pyarrow's
+pre-buffering) iter_batches read ahead a whole 1.1 GB file: 1,085 MB of Arrow memory at
+peak, against 44 MB this way."""
 
 
 def progress_total(path: Path, file_format: FileFormat) -> int:
