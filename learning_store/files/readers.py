@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_store.arrow_codec import arrow_rows
+from learning_store.bulk.fields import FIELD_RULES, Kind
 from learning_store.files.formats import FileFormat
 from learning_store.models import EMBEDDING_DIMENSION
 
@@ -167,18 +168,9 @@ def _nested_wide(value: dict[str, Any] | list[Any]) -> bool:
 
 WIDE_FLOAT = 2.0**63
 _NUMBER_FIELDS = frozenset(
-    {
-        "embedding",
-        "routing_confidence",
-        "complexity_score",
-        "duration_seconds",
-        "quality_score",
-        "cost_estimate",
-        "actual_cost",
-        "peak_memory_mb",
-        "cpu_time_seconds",
-    }
+    rule.name for rule in FIELD_RULES if rule.kind in (Kind.FLOAT, Kind.EMBEDDING)
 )
+"""Fields that turn any number into the same float, whichever parser read it."""
 
 
 def _csv_rows(path: Path, counter: ProgressCounter) -> Iterator[SourceRow]:
