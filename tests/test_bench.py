@@ -44,3 +44,24 @@ def test_bench_smoke_writes_every_key(tmp_path: Path) -> None:
         assert isinstance(data[key], float) and data[key] > 0, key
     assert data["rates"]["batch_records_per_s"] > 0
     assert "batch_vs_single" in result.output
+
+
+def test_scale_bench_reports_exact_recall_for_the_exact_search(tmp_path: Path) -> None:
+    """A tiny `--scale` run: every measurement present; the exact search finds the truth."""
+    out = tmp_path / "scale.json"
+    result = CliRunner().invoke(
+        app, ["bench", "--scale", "1000", "--skip-model", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [(item["store"], item["dataset"]) for item in data] == [
+        ("duckdb", "clustered"),
+        ("duckdb", "random"),
+    ]
+    for item in data:
+        assert item["rows"] == 1000
+        for name in ("unfiltered", "repo", "last_7_days"):
+            assert item[f"{name}_recall_at_10"] == 1.0, (item["dataset"], name)
+            assert 0 < item[f"{name}_p50_ms"] <= item[f"{name}_p95_ms"]
+        assert item["first_search_fresh_process_s"] > 0
+        assert item["build_rows_per_s"] > 0 and item["insert_with_index_rows_per_s"] > 0

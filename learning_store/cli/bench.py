@@ -42,11 +42,26 @@ def bench(
     batch_size: Annotated[
         int, typer.Option(min=1, max=1000, help="Rows per write transaction.")
     ] = 1000,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            min=1000,
+            help="Instead: similarity search at this many rows (clustered and random "
+            "vectors; minutes at a million).",
+        ),
+    ] = None,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(help="With --scale: also measure this PostgreSQL database (emptied first)."),
+    ] = None,
 ) -> None:
     """Measure every speed claim side by side in one run and print the ratios.
 
     Example: learning-store bench --json bench.json
     """
+    if scale is not None:
+        _scale(scale, postgres_url, not skip_model, json_file)
+        return
     options = BenchOptions(
         records=records,
         similar_rows=similar_rows,
@@ -81,4 +96,33 @@ def bench(
     console.print(rates)
     if json_file is not None:
         json_file.write_text(json.dumps({**result.ratios, "rates": result.rates}, indent=2))
+        console.print(f"results written to {json_file}", highlight=False)
+
+
+def _scale(rows: int, postgres_url: str | None, use_model: bool, json_file: Path | None) -> None:
+    """`bench --scale N`: one table per store and dataset, and the JSON of all of them."""
+    from learning_store.bench_scale import run_scale_benchmark
+
+    results = run_scale_benchmark(
+        rows,
+        postgres_url=postgres_url,
+        use_model=use_model,
+        progress=lambda step: console.print(f"[dim]{step}...[/]"),
+    )
+    for result in results:
+        table = Table(
+            title=f"{result.store}, {result.dataset} vectors, {result.rows:,} rows "
+            f"({platform.node()})",
+            title_justify="left",
+        )
+        table.add_column("measurement")
+        table.add_column("value", justify="right")
+        for key, value in result.numbers.items():
+            table.add_row(key, f"{value:,.3f}")
+        console.print(table)
+    if json_file is not None:
+        records = [
+            {"store": r.store, "dataset": r.dataset, "rows": r.rows, **r.numbers} for r in results
+        ]
+        json_file.write_text(json.dumps(records, indent=2))
         console.print(f"results written to {json_file}", highlight=False)
