@@ -147,3 +147,47 @@ def test_parquet_rows_without_task_id_get_stable_ids() -> None:
     as_read = list(arrow_rows(batch))
     assert ids == [content_task_id(as_read[0]), str(task_uuid(1)), content_task_id(as_read[2])]
     assert with_content_ids(batch).column("task_id").to_pylist() == ids  # stable
+
+
+def test_valid_rows_never_reach_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path must really be taken: valid rows, with optional fields left out or
+    given, as dicts or as Arrow columns, are decided without `ExecutionRecord`."""
+    from learning_store.bulk import validate
+
+    judged: list[int] = []
+    real = validate.judge
+    monkeypatch.setattr(
+        validate, "judge", lambda raw, index: judged.append(index) or real(raw, index)
+    )
+    sparse = [row(n) for n in range(20)]  # no metadata, embedding, error fields...
+    full = [
+        row(n, embedding=unit_vector(n), metadata={"n": n}, error_type="timeout", user_rating=4)
+        for n in range(20, 40)
+    ]
+    assert validate.validate_mappings(sparse + full).table.num_rows == 40
+    names = sorted({name for item in sparse for name in item})
+    table = pa.Table.from_pylist([{name: item[name] for name in names} for item in sparse])
+    assert validate.validate_arrow(table).table.num_rows == 20
+    assert judged == []
+
+
+def test_times_python_cannot_hold_are_rejected_not_stored() -> None:
+    """Year 1 at +01:00 is year 0 in UTC: the record rejects it, and so must the columns;
+    a file's timestamp before year 1 cannot even be read, and is rejected by name."""
+    from learning_store.bulk.validate import judge, validate_arrow, validate_mappings
+
+    early = row(0, timestamp="0001-01-01T00:00:00+01:00")
+    result = validate_mappings([early, row(1)])
+    assert result.table.num_rows == 1
+    assert result.rejected == [judge(early, 0)]
+
+    before_year_one = -62_135_596_800_000_000 - 1  # microseconds since 1970
+    batch = pa.RecordBatch.from_pylist([row(2), row(3)]).set_column(
+        1,
+        "timestamp",
+        pa.array([before_year_one, 0], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+    )
+    result = validate_arrow(batch)
+    assert result.table.num_rows == 1
+    [rejected] = result.rejected
+    assert rejected.index == 0 and rejected.reason.startswith("timestamp: a value Python cannot")

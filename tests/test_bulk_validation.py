@@ -247,5 +247,20 @@ def test_arrow_batches_are_decided_as_the_record_decides(
                 column = column.cast(wanted)
         columns[name] = column
     batch = pa.RecordBatch.from_pydict(columns)
-    as_read = list(arrow_rows(batch))
-    assert_same_outcome(as_read, validate_arrow(batch), defaulted(as_read))
+    readable = [row for row in range(batch.num_rows) if python_can_read(batch, row)]
+    result = validate_arrow(batch)
+    unreadable = [item for item in result.rejected if item.index not in readable]
+    assert [item.index for item in unreadable] == sorted(set(range(batch.num_rows)) - set(readable))
+    assert all("cannot represent" in item.reason for item in unreadable)  # a time before year 1
+    kept = batch.take(pa.array(readable, pa.int64()))
+    as_read = list(arrow_rows(kept))
+    assert_same_outcome(as_read, validate_arrow(kept), defaulted(as_read))
+
+
+def python_can_read(batch: pa.RecordBatch, row: int) -> bool:
+    """Whether the row becomes Python values (a time before year 1 in UTC does not)."""
+    try:
+        next(arrow_rows(batch.slice(row, 1)))
+    except (ValueError, OverflowError):
+        return False
+    return True

@@ -118,7 +118,10 @@ def _arrow_uuid(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
 def _arrow_time(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
     kind = array.type
     if pa.types.is_timestamp(kind):
-        micros = array.cast(pa.timestamp("us", tz=kind.tz), safe=False)
+        try:  # seconds and milliseconds scale up exactly, or overflow (then: unsure)
+            micros = array.cast(pa.timestamp("us", tz=kind.tz), safe=kind.unit != "ns")
+        except pa.ArrowInvalid:
+            return None
         if kind.unit == "ns":
             lossy = pc.not_equal(pc.cast(micros, pa.timestamp("ns", tz=kind.tz)), array)
             unsure |= np.asarray(pc.fill_null(lossy, False))

@@ -50,7 +50,7 @@ def from_python(rule: FieldRule, values: Sequence[Any]) -> Converted:
         return _vectors_from_python(values, unsure)
     types = set(map(type, values))
     if _MISSING_TYPE in types and not rule.required and rule.kind is not Kind.UUID:
-        default = "{}" if rule.kind is Kind.METADATA else rule.default
+        default = {} if rule.kind is Kind.METADATA else rule.default
         values = [default if value is MISSING else value for value in values]
         types = set(map(type, values))
     if types <= _direct_types(rule):  # the usual case: every value already has its type

@@ -8,6 +8,7 @@ to agree with the record on *whether* a value is valid, never on the wording.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,8 @@ import pyarrow.compute as pc
 from learning_store.bulk.columns import vector_matrix
 from learning_store.bulk.fields import FieldRule, Kind
 from learning_store.models import ErrorType
+
+_MICROSECOND = timedelta(microseconds=1)
 
 BLANK = r"^[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]*$"
 """Text `str.strip()` empties: Python's whitespace is exactly these ASCII controls, U+0085
@@ -35,7 +38,20 @@ def broken(rule: FieldRule, array: pa.Array) -> np.ndarray:
         return _broken_number(rule, array)
     if rule.kind is Kind.EMBEDDING:
         return _broken_vector(array)
+    if rule.kind is Kind.TIME:
+        return _beyond_python(array)
     return np.zeros(len(array), dtype=bool)
+
+
+_FIRST_US = int((datetime(1, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) / _MICROSECOND)
+_LAST_US = int((datetime.max.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) / _MICROSECOND)
+
+
+def _beyond_python(array: pa.Array) -> np.ndarray:
+    """Times a Python datetime cannot hold (before year 1 or after 9999 in UTC)."""
+    micros = array.cast(pa.int64())
+    outside = pc.or_(pc.less(micros, _FIRST_US), pc.greater(micros, _LAST_US))
+    return _flag(outside)
 
 
 def _flag(condition: pa.Array) -> np.ndarray:

@@ -153,10 +153,37 @@ def validate_arrow(batch: pa.RecordBatch | pa.Table, first_index: int = 0) -> Va
         columns,
         np.arange(count, dtype=np.int64),
         [],
-        lambda indexes: list(arrow_rows(batch.take(pa.array(indexes, pa.int64())))),
+        lambda indexes: _readable_rows(batch, indexes),
         first_index,
         count,
     )
+
+
+def _readable_rows(batch: pa.RecordBatch, indexes: list[int]) -> list[Any]:
+    """These rows as mappings for the record; a row Python cannot read becomes its reason."""
+    try:
+        return list(arrow_rows(batch.take(pa.array(indexes, pa.int64()))))
+    except (ValueError, OverflowError, ArithmeticError):  # e.g. a time before year 1
+        return [_readable_row(batch, index) for index in indexes]
+
+
+def _readable_row(batch: pa.RecordBatch, index: int) -> Any:
+    try:
+        return next(arrow_rows(batch.slice(index, 1)))
+    except (ValueError, OverflowError, ArithmeticError):
+        for name in batch.schema.names:
+            try:
+                batch.column(name)[index].as_py()
+            except (ValueError, OverflowError, ArithmeticError) as exc:
+                return Unreadable(f"{name}: a value Python cannot represent ({exc})")
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A file row that cannot become Python values (a time before year 1), and why."""
+
+    reason: str
 
 
 def _empty(table: pa.Table) -> pa.RecordBatch:
@@ -230,6 +257,8 @@ def judge(raw: Any, index: int) -> ExecutionRecord | RejectedRecord:
     """One row by `ExecutionRecord`'s rules: the record, or why not (`index` in the input)."""
     if isinstance(raw, ExecutionRecord):
         return raw
+    if isinstance(raw, Unreadable):
+        return RejectedRecord(index, None, raw.reason)
     try:
         return ExecutionRecord.model_validate(raw)
     except ValidationError as exc:
