@@ -10,7 +10,6 @@ which then accepts it or gives the reason.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,7 +36,6 @@ from learning_store.models import (
 
 _INPUT_NAMES = RULE_NAMES | {"uploaded_at"}
 """Keys a mapping may have for the fast path (uploaded_at only as None: the store sets it)."""
-_ALL_FIELDS = operator.itemgetter(*(rule.name for rule in FIELD_RULES))
 _UPLOADED_AT = ARROW_SCHEMA.get_field_index("uploaded_at")
 _MICROS_UTC = ARROW_SCHEMA.field("uploaded_at").type
 
@@ -125,12 +123,15 @@ def validate_mappings(rows: Sequence[Any], first_index: int = 0) -> ValidBatch:
 
 
 def _columns_of(rows: Sequence[dict[str, Any]]) -> list[Sequence[Any]]:
-    """Each field's values across the rows (MISSING where a row lacks the key)."""
-    try:  # the usual case, every key present: one C-level tuple per row, then transposed
-        columns = list(zip(*map(_ALL_FIELDS, rows), strict=True))
+    """Each field's values across the rows (MISSING where a row lacks the key).
+
+    One list per field, not a tuple per row: the same speed, and a window of 1,000 rows
+    leaves the garbage collector 26 new objects to count instead of 1,000.
+    """
+    try:  # the usual case, every key present
+        return [[raw[rule.name] for raw in rows] for rule in FIELD_RULES]
     except KeyError:
         return [[raw.get(rule.name, MISSING) for raw in rows] for rule in FIELD_RULES]
-    return columns or [() for _ in FIELD_RULES]
 
 
 def validate_arrow(batch: pa.RecordBatch | pa.Table, first_index: int = 0) -> ValidBatch:
