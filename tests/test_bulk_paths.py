@@ -191,3 +191,16 @@ def test_times_python_cannot_hold_are_rejected_not_stored() -> None:
     assert result.table.num_rows == 1
     [rejected] = result.rejected
     assert rejected.index == 0 and rejected.reason.startswith("timestamp: a value Python cannot")
+
+
+def test_times_keep_every_microsecond_beside_times_given_as_text() -> None:
+    """A column mixing text and datetimes once went through float64 and lost microseconds."""
+    from datetime import datetime
+
+    from learning_store.bulk.validate import validate_mappings
+
+    late = datetime(2256, 1, 1, 0, 0, 0, 1)  # 9e15 us since 1970: beyond float64's integers
+    result = validate_mappings([row(0, timestamp="2026-01-01T00:00:00Z"), row(1, timestamp=late)])
+    stored = result.table.column("timestamp").to_pylist()
+    assert stored[1] == ExecutionRecord.model_validate(row(1, timestamp=late)).timestamp
+    assert stored[1].microsecond == 1

@@ -201,7 +201,7 @@ def _times_from_python(values: Sequence[Any], unsure: np.ndarray) -> Converted:
     if not texts:
         return Converted(array, unsure)
     parsed = times_from_text(pa.array(list(texts.values()), pa.string()))
-    micros = array.cast(pa.int64()).to_numpy(zero_copy_only=False).copy()
+    micros = array.cast(pa.int64()).fill_null(0).to_numpy().copy()  # nulls: no float64
     valid = np.asarray(array.is_valid())
     rows = np.fromiter(texts.keys(), dtype=np.int64, count=len(texts))
     micros[rows] = parsed.array.cast(pa.int64()).fill_null(0).to_numpy()
