@@ -189,7 +189,7 @@ def assert_same_outcome(rows: list[Any], batch: Any, fresh_ids: dict[int, tuple[
         assert mine == theirs, (rows[positions[row]], mine, theirs)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(hostile_rows(), min_size=1, max_size=25))
 def test_mappings_are_decided_as_the_record_decides(rows: list[dict[str, Any]]) -> None:
     assert_same_outcome(rows, validate_mappings(rows), defaulted(rows))
@@ -227,7 +227,7 @@ def arrow_column(values: list[Any], as_text: bool) -> pa.Array:
     return pa.array([t.encode("utf-8", "replace").decode() if t else t for t in texts], pa.string())
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(hostile_rows(), min_size=1, max_size=25),
     st.sets(st.sampled_from(sorted(FIELD_VALUES)), max_size=6),
