@@ -142,3 +142,32 @@ def test_two_stores_racing_on_one_file_store_each_row_once(tmp_path: Path) -> No
     assert len(stores[1].find_similar(vector, limit=1000, threshold=0.99)) == len(range(3, 3000, 7))
     for store in stores:
         store.close()
+
+
+def facts_for(count: int) -> RowFacts:
+    return RowFacts(
+        repos=["r"] * count,
+        timestamps_us=np.zeros(count, np.int64),
+        tiers=["t"] * count,
+        task_types=["k"] * count,
+        success=[True] * count,
+        cost=[0.0] * count,
+        duration=[1.0] * count,
+        quality=[None] * count,
+        complexity=[50.0] * count,
+    )
+
+
+def test_writes_after_a_load_append_without_copying_the_vectors() -> None:
+    """Doubling a loaded million-row index stalled the next write for 2.75 s."""
+    index = VectorIndex()
+    loaded = 16_000
+    index.add(
+        [task_uuid(n) for n in range(loaded)], np.ones((loaded, 384), np.float32), facts_for(loaded)
+    )
+    matrix = index._vectors
+    for chunk in range(2):  # two more write chunks, 2,000 rows in all (1/8 of the load)
+        ids = [task_uuid(loaded + chunk * 1000 + n) for n in range(1000)]
+        index.add(ids, np.ones((1000, 384), np.float32), facts_for(1000))
+    assert index._vectors is matrix
+    assert len(index) == loaded + 2000

@@ -24,6 +24,8 @@ from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.similarity import top_matches
 
 _NO_REPO = -1
+LOAD_HEADROOM = 8
+"""A loaded index keeps 1/LOAD_HEADROOM spare rows, so writes after a search append."""
 _COLUMNS = {  # per-row facts beside each vector, and their types
     "scales": np.float32,  # 1/norm; 0 where there is no norm
     "timestamps": np.int64,  # microseconds since the epoch, UTC
@@ -221,7 +223,9 @@ class VectorIndex:
         capacity = self._vectors.shape[0]
         if needed <= capacity:
             return
-        capacity = max(needed, capacity * 2)  # a first load is sized exactly
+        # Room to grow: doubling copies every vector, so a million-row index growing by
+        # one chunk stalled that write for 2.75 s; a first load leaves an eighth spare.
+        capacity = max(needed + needed // LOAD_HEADROOM, capacity * 2)
         self._vectors = _grown(self._vectors, capacity)
         self._columns = {name: _grown(array, capacity) for name, array in self._columns.items()}
 
