@@ -88,12 +88,7 @@ def bench(
         mark = "" if met is None else "[green]yes[/]" if met else "[red]no[/]"
         table.add_row(key, f"{value:,.3f}", f"{operator} {bound:g}" if operator else "", mark)
     console.print(table)
-    rates = Table(title="Rates behind the ratios", title_justify="left")
-    rates.add_column("measurement")
-    rates.add_column("value", justify="right")
-    for key, value in result.rates.items():
-        rates.add_row(key, f"{value:,.1f}")
-    console.print(rates)
+    console.print(_values_table("Rates behind the ratios", result.rates, "{:,.1f}"))
     if json_file is not None:
         json_file.write_text(json.dumps({**result.ratios, "rates": result.rates}, indent=2))
         console.print(f"results written to {json_file}", highlight=False)
@@ -110,19 +105,23 @@ def _scale(rows: int, postgres_url: str | None, use_model: bool, json_file: Path
         progress=lambda step: console.print(f"[dim]{step}...[/]"),
     )
     for result in results:
-        table = Table(
-            title=f"{result.store}, {result.dataset} vectors, {result.rows:,} rows "
-            f"({platform.node()})",
-            title_justify="left",
+        title = (
+            f"{result.store}, {result.dataset} vectors, {result.rows:,} rows ({platform.node()})"
         )
-        table.add_column("measurement")
-        table.add_column("value", justify="right")
-        for key, value in result.numbers.items():
-            table.add_row(key, f"{value:,.3f}")
-        console.print(table)
+        console.print(_values_table(title, result.numbers, "{:,.3f}"))
     if json_file is not None:
         records = [
             {"store": r.store, "dataset": r.dataset, "rows": r.rows, **r.numbers} for r in results
         ]
         json_file.write_text(json.dumps(records, indent=2))
         console.print(f"results written to {json_file}", highlight=False)
+
+
+def _values_table(title: str, values: dict[str, float], number_format: str) -> Table:
+    """A two-column table: each measurement and its value."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("measurement")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        table.add_row(key, number_format.format(value))
+    return table
