@@ -35,10 +35,11 @@ class EmbeddingWrites:
     def _store_batch(
         self: LearningDatabase, repository: ExecutionRepository, records: Iterable[RecordInput]
     ) -> BatchResult:
-        """Validate and embed window by window, streaming into one `add_many` call.
+        """Validate and embed window by window, streaming into one store call.
 
-        One stream lets the store overlap its write transactions; only the records passed
-        on (and their input positions) are held beyond the current window.
+        Plain dicts (judged by the first window) take the bulk validator and `add_arrow`;
+        records take `add_many`. One stream lets the store overlap its write transactions;
+        only what was passed on (and input positions) is held beyond the current window.
         """
         windows = chunks(records, EMBEDDING_WINDOW)
         first = next(windows, None)
