@@ -21,7 +21,7 @@ from learning_store.config import LearningConfig
 from learning_store.files.formats import FileFormat
 from learning_store.files.ingest import INGEST_BATCH_ROWS, ingest_file
 from learning_store.files.writers import write_parquet_batches, write_records
-from learning_store.repository import create_repository
+from learning_store.repository import ExecutionRepository, create_repository
 from learning_store.service import LearningDatabase
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _store(path: Path, batch_size: int = 1000):  # type: ignore[no-untyped-def]
+def _store(path: Path, batch_size: int = 1000) -> ExecutionRepository:
     return create_repository(f"duckdb:///{path}", config=LearningConfig(batch_size=batch_size))
 
 

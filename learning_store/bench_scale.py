@@ -102,7 +102,7 @@ def cluster_centres(use_model: bool) -> np.ndarray:
     return unit_rows(np.asarray(embedder.embed(CLUSTER_TEXTS), dtype=np.float32))
 
 
-def arrow_rows(vectors: np.ndarray, start: int, now: datetime) -> pa.RecordBatch:
+def rows_batch(vectors: np.ndarray, start: int, now: datetime) -> pa.RecordBatch:
     """Rows for these vectors (row numbers from `start`): repos and times vary by row."""
     count = len(vectors)
     numbers = np.arange(start, start + count)
@@ -138,7 +138,7 @@ def _row_ids(numbers: np.ndarray) -> pa.Array:
 def batches_of(vectors: np.ndarray, start: int, now: datetime) -> Iterator[pa.RecordBatch]:
     """The vectors as row batches of `WRITE_BATCH`."""
     for offset in range(0, len(vectors), WRITE_BATCH):
-        yield arrow_rows(vectors[offset : offset + WRITE_BATCH], start + offset, now)
+        yield rows_batch(vectors[offset : offset + WRITE_BATCH], start + offset, now)
 
 
 def exact_top10(matrix: np.ndarray, query: np.ndarray, keep: np.ndarray | None) -> set[int]:

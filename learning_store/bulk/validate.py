@@ -54,8 +54,6 @@ class ValidBatch:
     positions: np.ndarray
     rejected: list[RejectedRecord]
     repeats: int
-    rows: int
-    """How many input rows the batch covered."""
 
     def missing_embeddings(self) -> list[int]:
         """Rows without an embedding."""
@@ -118,7 +116,6 @@ def validate_mappings(rows: Sequence[Any], first_index: int = 0) -> ValidBatch:
         others,
         lambda indexes: [rows[index] for index in indexes],
         first_index,
-        len(rows),
     )
 
 
@@ -156,7 +153,6 @@ def validate_arrow(batch: pa.RecordBatch | pa.Table, first_index: int = 0) -> Va
         [],
         lambda indexes: _readable_rows(batch, indexes),
         first_index,
-        count,
     )
 
 
@@ -197,7 +193,6 @@ def _settled(
     other_rows: list[int],
     raw_rows: Callable[[list[int]], list[Any]],
     first_index: int,
-    total: int,
 ) -> ValidBatch:
     """Check the converted columns, validate the rest row by row, and merge in input order."""
     arrays: dict[str, pa.Array] = {}
@@ -238,7 +233,7 @@ def _settled(
     repeats = int((~keep).sum())
     if repeats:
         table, positions = table.filter(pa.array(keep)), positions[keep]
-    return ValidBatch(table, positions + first_index, rejected, repeats, total)
+    return ValidBatch(table, positions + first_index, rejected, repeats)
 
 
 def _first_of_each_id(table: pa.Table) -> np.ndarray:
