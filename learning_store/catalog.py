@@ -122,6 +122,7 @@ def postgresql_differences(connection: Connection) -> list[str]:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from learning_store.repository.pgvector_search import VECTOR_INDEX
     from learning_store.schema import VERSION_TABLE
 
     context = MigrationContext.configure(
@@ -129,8 +130,10 @@ def postgresql_differences(connection: Connection) -> list[str]:
         opts={
             "compare_type": True,
             "version_table": VERSION_TABLE,
+            # pgvector's index exists only where the extension does; it is checked apart.
             "include_name": lambda name, kind, _parent: (
-                kind != "table" or name in (TABLE_NAME, SETTINGS_TABLE)
+                (kind != "table" or name in (TABLE_NAME, SETTINGS_TABLE))
+                and not (kind == "index" and name == VECTOR_INDEX)
             ),
         },
     )

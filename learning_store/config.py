@@ -65,6 +65,24 @@ class LearningConfig(BaseSettings):
         default=None,
         description="Cap on DuckDB's memory, its cache included (e.g. 1GB); unset: 80% of RAM",
     )
+    ann_min_rows: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000_000,
+        description="DuckDB: rows from which similarity search uses an ANN index (exact below)",
+    )
+    ann_probes: int = Field(
+        default=8,
+        ge=1,
+        le=65_536,
+        description="DuckDB: ANN lists scanned per search; more finds more of the true best",
+    )
+    pgvector_ef_search: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="PostgreSQL + pgvector: HNSW candidates per search; more is slower, surer",
+    )
     pool_size: int = Field(
         default=5, ge=1, le=1000, description="PostgreSQL connections kept open per process"
     )

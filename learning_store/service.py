@@ -226,8 +226,12 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         limit: int = 10,
         days_back: int = 90,
         threshold: float = 0.7,
+        *,
+        exact: bool = False,
     ) -> builtins.list[SimilarExecution]:
         """Past executions most similar to `task_description`, best first.
+
+        `exact=True` compares every candidate instead of asking the store's ANN index.
 
         Raises:
             EmbeddingsUnavailableError: embeddings are disabled in the configuration.
@@ -244,7 +248,12 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             self._check_model(repository)
             query = embedder.embed([task_description])[0]
             return repository.find_similar(
-                query, repo=repo, limit=limit, days_back=days_back, threshold=threshold
+                query,
+                repo=repo,
+                limit=limit,
+                days_back=days_back,
+                threshold=threshold,
+                exact=exact,
             )
 
         return await self._run(search)

@@ -20,14 +20,14 @@ def query_vector(embedding: Any) -> np.ndarray:
         )
     if not np.isfinite(vector).all():
         raise ValueError("embedding: a query must contain only finite numbers")
-    return _unit(vector[np.newaxis, :])[0]
+    return unit_rows(vector[np.newaxis, :])[0]
 
 
 def cosine_scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Cosine similarity of each row of `matrix` (n x d) to a unit-length `query`."""
     if matrix.shape[0] == 0:
         return np.empty(0, dtype=np.float32)
-    return _unit(matrix.astype(np.float32, copy=False)) @ query
+    return unit_rows(matrix.astype(np.float32, copy=False)) @ query
 
 
 SCORE_DECIMALS = 6
@@ -90,11 +90,11 @@ class StreamingTopK:
         return list(self._best)
 
 
-def _unit(matrix: np.ndarray) -> np.ndarray:
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; rows with no direction become zero (similarity 0).
 
     A row has no direction when it is all zero or so long that its norm overflows float32.
     """
-    with np.errstate(over="ignore"):  # the overflowing norm is inf, and the row divides to 0
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing norm is inf: row 0
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)

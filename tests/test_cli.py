@@ -41,6 +41,20 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert "Example" in result.output or command == "db"
 
 
+def test_index_build_indexes_and_saves_next_to_the_database(
+    demo_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("LEARNING_STORE_ANN_MIN_ROWS", "100")
+    result = invoke("index", "build", "--url", demo_url)
+    assert result.exit_code == 0, result.output
+    assert "indexed 400 of 400 vectors" in result.output and "saved: yes" in result.output
+    assert (tmp_path / "cli.db.vectors" / "stamp.json").is_file()
+    assert (
+        invoke("similar", "fix the login flow", "--model", "hashing", "--url", demo_url).exit_code
+        == 0
+    )
+
+
 def test_demo_stores_reports_searches_and_is_idempotent(demo_url: str) -> None:
     with create_repository(demo_url) as store:
         assert store.count() == 400

@@ -1,4 +1,4 @@
-"""DuckDB's in-process vector index stays in step with the table, and racing writers are safe."""
+"""DuckDB's vector index stays in step with the table, survives restarts, and finds the best."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 from factories import NOW, row, task_uuid, unit_vector
 
-from learning_store import create_repository
-from learning_store.repository.sql_similarity import load_index
-from learning_store.repository.vector_index import RowFacts, VectorIndex
+from learning_store import LearningConfig, create_repository
+from learning_store.repository.duckdb_vectors import indexable_rows
 from learning_store.schema import executions
+from learning_store.vector_index import files
+from learning_store.vector_index.pending import PendingVectors
 
 
 def ids(matches) -> list:
@@ -26,9 +27,11 @@ def test_writes_after_a_search_are_found_without_a_reload(tmp_path: Path, monkey
     store.add_many([row(n, embedding=unit_vector(n)) for n in range(20)])
     assert ids(store.find_similar(unit_vector(3), threshold=0.99)) == [task_uuid(3)]
     loads = []
-    import learning_store.repository.index_keeper as sql_module
+    import learning_store.repository.index_keeper as keeper_module
 
-    monkeypatch.setattr(sql_module, "load_index", lambda c: loads.append(1) or load_index(c))
+    monkeypatch.setattr(
+        keeper_module, "indexable_rows", lambda *a: loads.append(1) or indexable_rows(*a)
+    )
     store.add_many([row(100 + n, embedding=unit_vector(100 + n)) for n in range(10)])  # Arrow path
     store.add(row(200, embedding=unit_vector(200)))  # single-row path
     store.add(row(201))  # no embedding
@@ -77,25 +80,10 @@ def test_rows_deleted_or_written_behind_the_store_back_are_never_served(tmp_path
 
 def test_vectors_without_a_direction_score_zero_never_nan() -> None:
     """Zero, and so large that the dot product overflows float32: like the other backends."""
-    index = VectorIndex()
-    vectors = np.array([[1.0] * 384, [0.0] * 384, [3e38] * 384], dtype=np.float32)
-    facts = RowFacts(
-        repos=["r"] * 3,
-        timestamps_us=np.zeros(3, np.int64),
-        tiers=["t"] * 3,
-        task_types=["k"] * 3,
-        success=[True] * 3,
-        cost=[0.0] * 3,
-        duration=[1.0] * 3,
-        quality=[None] * 3,
-        complexity=[50.0] * 3,
-    )
-    index.add([task_uuid(n) for n in range(3)], vectors, facts)
-    query = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
-    found = index.search(query, repo=None, since=NOW - timedelta(days=1e5), limit=5, threshold=-1)
-    assert [task_id for task_id, _ in found] == [task_uuid(0), task_uuid(2), task_uuid(1)]
-    assert found[0][1] == pytest.approx(1.0) and [score for _, score in found[1:]] == [0.0, 0.0]
-    assert np.array_equal(index.vector(task_uuid(2)), vectors[2])  # kept exactly as stored
+    pending = PendingVectors(384)
+    pending.append(np.array([[1.0] * 384, [0.0] * 384, [3e38] * 384], dtype=np.float32))
+    scores = pending.scores(np.full(384, 1 / np.sqrt(384), dtype=np.float32))
+    assert scores[0] == pytest.approx(1.0) and scores[1:].tolist() == [0.0, 0.0]
 
 
 def test_index_filters_by_repo_and_age(tmp_path: Path) -> None:
@@ -144,30 +132,106 @@ def test_two_stores_racing_on_one_file_store_each_row_once(tmp_path: Path) -> No
         store.close()
 
 
-def facts_for(count: int) -> RowFacts:
-    return RowFacts(
-        repos=["r"] * count,
-        timestamps_us=np.zeros(count, np.int64),
-        tiers=["t"] * count,
-        task_types=["k"] * count,
-        success=[True] * count,
-        cost=[0.0] * count,
-        duration=[1.0] * count,
-        quality=[None] * count,
-        complexity=[50.0] * count,
-    )
-
-
 def test_writes_after_a_load_append_without_copying_the_vectors() -> None:
-    """Doubling a loaded million-row index stalled the next write for 2.75 s."""
-    index = VectorIndex()
-    loaded = 16_000
-    index.add(
-        [task_uuid(n) for n in range(loaded)], np.ones((loaded, 384), np.float32), facts_for(loaded)
+    """Doubling a loaded million-row queue stalled the next write for 2.75 s."""
+    pending = PendingVectors(384)
+    pending.append(np.ones((16_000, 384), np.float32))
+    buffer = pending._buffer
+    for _ in range(2):  # two more write chunks, 2,000 rows in all (1/8 of the load)
+        pending.append(np.ones((1000, 384), np.float32))
+    assert pending._buffer is buffer and len(pending) == 18_000
+
+
+def clustered_rows(count: int, seed: int = 0) -> np.ndarray:
+    """Noisy copies of 50 directions, as unit float32 rows."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, 384))
+    picked = centres[rng.integers(0, 50, count)] + rng.normal(scale=0.3, size=(count, 384))
+    return (picked / np.linalg.norm(picked, axis=1, keepdims=True)).astype(np.float32)
+
+
+def ann_store(url: str, **settings):
+    return create_repository(url, config=LearningConfig(ann_min_rows=500, **settings))
+
+
+def test_the_ann_index_finds_nearly_all_of_the_true_best(tmp_path: Path) -> None:
+    """Default probes on clustered vectors; the scores returned are always exact."""
+    vectors = clustered_rows(4000)
+    store = ann_store(f"duckdb:///{tmp_path / 'ann.db'}")
+    store.add_many([row(n, embedding=vectors[n]) for n in range(4000)])
+    status = store.build_vector_index()
+    assert status is not None and status.ann_rows == 4000 and status.pending_rows == 0
+    recalls = []
+    for query in clustered_rows(30, seed=1):
+        found = store.find_similar(query, limit=10, threshold=-1.0)
+        exact = store.find_similar(query, limit=10, threshold=-1.0, exact=True)
+        assert len(exact) == 10
+        for match in found:  # exact scores, whichever rows were found
+            assert match.similarity == pytest.approx(
+                float(vectors[match.record.task_id.int - 1] @ query), abs=1e-6
+            )
+        recalls.append(len(set(ids(found)) & set(ids(exact))) / 10)
+    assert np.mean(recalls) >= 0.9
+    store.close()
+
+
+def test_the_saved_index_is_used_by_the_next_process_and_caught_up(
+    tmp_path: Path, monkeypatch
+) -> None:
+    url = f"duckdb:///{tmp_path / 'saved.db'}"
+    vectors = clustered_rows(3000)
+    store = ann_store(url)
+    store.add_many([row(n, embedding=vectors[n]) for n in range(2000)])
+    store.build_vector_index()
+    store.close()
+    assert files.saved_stamp(tmp_path / "saved.db.vectors") is not None
+    plain = create_repository(url)  # no index loaded: it only writes
+    plain.add_many([row(n, embedding=vectors[n]) for n in range(2000, 3000)])
+    plain.close()
+    loads = []
+    import learning_store.repository.index_keeper as keeper_module
+
+    monkeypatch.setattr(
+        keeper_module, "indexable_rows", lambda *a: loads.append(a[1:]) or indexable_rows(*a)
     )
-    matrix = index._vectors
-    for chunk in range(2):  # two more write chunks, 2,000 rows in all (1/8 of the load)
-        ids = [task_uuid(loaded + chunk * 1000 + n) for n in range(1000)]
-        index.add(ids, np.ones((1000, 384), np.float32), facts_for(1000))
-    assert index._vectors is matrix
-    assert len(index) == loaded + 2000
+    store = ann_store(url, ann_probes=65536)
+    assert ids(store.find_similar(vectors[2500], threshold=0.999)) == [task_uuid(2500)]
+    assert ids(store.find_similar(vectors[10], threshold=0.999)) == [task_uuid(10)]
+    assert len(loads) == 1 and loads[0] != ()  # only the rows uploaded after the save
+    status = store.build_vector_index()
+    assert status is not None and (status.rows, status.ann_rows) == (3000, 3000)
+    store.delete([task_uuid(10)])  # a delete drops the saved copy too
+    assert files.saved_stamp(tmp_path / "saved.db.vectors") is None
+    assert store.find_similar(vectors[10], threshold=0.999) == []
+    store.close()
+
+
+def test_a_damaged_saved_index_is_rebuilt_not_trusted(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'damaged.db'}"
+    vectors = clustered_rows(1000)
+    store = ann_store(url)
+    store.add_many([row(n, embedding=vectors[n]) for n in range(1000)])
+    store.build_vector_index()
+    store.close()
+    (tmp_path / "damaged.db.vectors" / "clusters.faiss").write_bytes(b"not an index")
+    store = ann_store(url)
+    assert ids(store.find_similar(vectors[7], threshold=0.999)) == [task_uuid(7)]
+    store.close()
+
+
+def test_selective_filters_keep_their_recall(tmp_path: Path) -> None:
+    """A repo holding 2% of the rows: the scan widens until it finds that repo's best."""
+    vectors = clustered_rows(5000)
+    store = ann_store(f"duckdb:///{tmp_path / 'filtered.db'}")
+    store.add_many(
+        [
+            row(n, embedding=vectors[n], repo="rare" if n % 50 == 0 else "common")
+            for n in range(5000)
+        ]
+    )
+    store.build_vector_index()
+    for query in clustered_rows(10, seed=2):
+        found = store.find_similar(query, repo="rare", limit=10, threshold=-1.0)
+        exact = store.find_similar(query, repo="rare", limit=10, threshold=-1.0, exact=True)
+        assert ids(found) == ids(exact)
+    store.close()

@@ -23,7 +23,12 @@ from typer.testing import CliRunner
 from learning_store import ExecutionRepository, create_repository
 from learning_store.cli import app
 
-SQL_BACKENDS = ["duckdb-file", pytest.param("postgresql", marks=pytest.mark.postgres)]
+SQL_BACKENDS = [
+    "duckdb-file",
+    "duckdb-ann",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("postgresql-pgvector", marks=pytest.mark.postgres),
+]
 
 # Rows other tools wrote: (task number, columns that differ from a valid row, readable?)
 FOREIGN = [

@@ -128,8 +128,9 @@ def newer_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of our migrations plus a later revision, as a future release would ship."""
     scripts = tmp_path / "scripts"
     shutil.copytree(migrations.script_location(), scripts)
+    head = migrations.script_directory().get_current_head()
     (scripts / "versions" / "9001_future.py").write_text(
-        'revision = "9001"\ndown_revision = "0003"\nbranch_labels = None\ndepends_on = None\n'
+        f'revision = "9001"\ndown_revision = "{head}"\nbranch_labels = None\ndepends_on = None\n'
         "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
     )
     monkeypatch.setattr(migrations, "script_location", lambda: scripts)

@@ -13,7 +13,6 @@ import pytest
 from factories import row
 
 from learning_store import EMBEDDING_DIMENSION, LearningConfig, create_repository
-from learning_store.repository.vector_index import LOAD_HEADROOM
 
 MILLION = textwrap.dedent(
     """
@@ -73,7 +72,8 @@ def traced_peak(work) -> int:
 
 def test_duckdb_search_memory_is_the_vectors_and_no_more(tmp_path: Path) -> None:
     store = create_repository(
-        f"duckdb:///{tmp_path / 's.db'}", config=LearningConfig(batch_size=1000)
+        f"duckdb:///{tmp_path / 's.db'}",
+        config=LearningConfig(batch_size=1000, ann_min_rows=1_000_000),  # all searched exactly
     )
     fill(store, 20_000)
     query = vectors(1, 99)[0]
@@ -82,7 +82,7 @@ def test_duckdb_search_memory_is_the_vectors_and_no_more(tmp_path: Path) -> None
     # The vectors with their spare rows (so writes after a search append instead of copying
     # every vector: 2.75 s at a million rows), plus ~700 bytes a row of ids and facts:
     # never a second copy of the vectors.
-    assert first < (1 + 1 / LOAD_HEADROOM) * vector_bytes + 20_000 * 700
+    assert first < (1 + 1 / 8) * vector_bytes + 20_000 * 700
     later = traced_peak(lambda: store.find_similar(query, threshold=-1.0))
     assert later < 0.05 * vector_bytes  # a search allocates scores, not another copy
     fill(store, 20_000, offset=20_000)  # the table doubles; the index grows with the vectors

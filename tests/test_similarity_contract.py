@@ -118,7 +118,13 @@ def test_query_vector_is_checked(store: ExecutionRepository) -> None:
 
 
 @pytest.mark.parametrize(
-    "backend", ["duckdb-file", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    "backend",
+    [
+        "duckdb-file",
+        "duckdb-ann",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgresql-pgvector", marks=pytest.mark.postgres),
+    ],
 )
 def test_sql_stores_and_memory_agree_on_a_larger_set(new_store_url) -> None:
     rng = np.random.default_rng(7)

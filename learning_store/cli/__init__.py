@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import advice, bench, data, db, demo, feedback, insight, upkeep
+from learning_store.cli import advice, bench, data, db, demo, feedback, index, insight, upkeep
 
 app = typer.Typer(
     name="learning-store",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(index.app, name="index")
 app.command()(demo.demo)
 app.command()(insight.report)
 app.command()(insight.similar)

@@ -72,6 +72,9 @@ def similar(
     limit: Annotated[int, typer.Option(min=1, help="How many results.")] = 5,
     threshold: Annotated[float, typer.Option(help="Minimum cosine similarity.")] = 0.3,
     days: Annotated[int, typer.Option(min=1, help="Only executions from the last DAYS days.")] = 90,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Compare every vector instead of asking the index.")
+    ] = False,
     url: UrlOption = None,
     model: ModelOption = None,
 ) -> None:
@@ -81,7 +84,9 @@ def similar(
     """
     config = settings(url, model)
     matches = asyncio.run(
-        find_similar(config, text, repo=repo, limit=limit, threshold=threshold, days=days)
+        find_similar(
+            config, text, repo=repo, limit=limit, threshold=threshold, days=days, exact=exact
+        )
     )
     if not matches:
         console.print(f"No execution above similarity {threshold} found; try a lower --threshold.")
@@ -98,6 +103,7 @@ async def find_similar(config: LearningConfig, text: str, **options: Any) -> lis
             limit=options["limit"],
             days_back=options["days"],
             threshold=options["threshold"],
+            exact=options.get("exact", False),
         )
 
 

@@ -158,8 +158,13 @@ class ExecutionRepository(Protocol):
         limit: int = 10,
         days_back: int = 90,
         threshold: float = 0.7,
+        exact: bool = False,
     ) -> builtins.list[SimilarExecution]:
-        """Records by cosine similarity to `embedding`, best first, at or above `threshold`."""
+        """Records by cosine similarity to `embedding`, best first, at or above `threshold`.
+
+        Scores are always exact. A large store may find the rows with an ANN index, which
+        can miss a few of the true best; `exact=True` compares every candidate instead.
+        """
         ...
 
     def outcome_counts(
@@ -190,6 +195,7 @@ class ExecutionRepository(Protocol):
         limit: int = 10,
         days_back: int = 90,
         threshold: float = 0.7,
+        exact: bool = False,
     ) -> dict[str, builtins.list[SimilarExecution]]:
         """Like `find_similar`, but the best `limit` of each model tier (one pass)."""
         ...

@@ -21,7 +21,7 @@ from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.schema import COLUMN_NAMES, executions
 
 _t = executions.c
-_UUID_BYTES = sa.func.unhex(sa.func.replace(sa.cast(_t.task_id, sa.String()), "-", ""))
+UUID_BYTES = sa.func.unhex(sa.func.replace(sa.cast(_t.task_id, sa.String()), "-", ""))
 """task_id as its 16 bytes (Arrow's uuid type stores exactly those)."""
 
 
@@ -30,7 +30,7 @@ def arrow_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The rows matching `where`, oldest first, as record batches of the export schema."""
     columns = [
-        _UUID_BYTES.label("task_id") if name == "task_id" else _t[name] for name in COLUMN_NAMES
+        UUID_BYTES.label("task_id") if name == "task_id" else _t[name] for name in COLUMN_NAMES
     ]
     statement = sa.select(*columns).where(*where).order_by(_t.timestamp, _t.task_id)
     compiled = statement.compile(dialect=connection.dialect)

@@ -133,8 +133,9 @@ class InMemoryExecutionRepository(RecommendsTiers):
         limit: int = 10,
         days_back: int = 90,
         threshold: float = 0.7,
+        exact: bool = False,
     ) -> builtins.list[SimilarExecution]:
-        """Exact cosine search with numpy over records that have an embedding."""
+        """Exact cosine search with numpy over records that have an embedding (always)."""
         query = query_vector(embedding)
         since = datetime.now(UTC) - timedelta(days=days_back)
         candidates = [
@@ -157,8 +158,9 @@ class InMemoryExecutionRepository(RecommendsTiers):
         limit: int = 10,
         days_back: int = 90,
         threshold: float = 0.7,
+        exact: bool = False,
     ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The best `limit` of each model tier, scored once."""
+        """The best `limit` of each model tier, scored once (always exact)."""
         query = query_vector(embedding)
         since = datetime.now(UTC) - timedelta(days=days_back)
         candidates = [

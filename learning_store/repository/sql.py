@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
@@ -16,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from learning_store.advice.estimator import Neighbour
 from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
@@ -24,30 +24,31 @@ from learning_store.engine import create_engine_for, translated_errors
 from learning_store.migrations import ensure_current_schema
 from learning_store.models import (
     ExecutionRecord,
-    SimilarExecution,
 )
 from learning_store.repository.base import ExecutionFilter
 from learning_store.repository.duckdb_bulk import stored_ids
 from learning_store.repository.duckdb_export import arrow_batches
-from learning_store.repository.index_keeper import IndexKeeper
+from learning_store.repository.index_keeper import IndexKeeper, IndexSettings
+from learning_store.repository.pgvector_search import (
+    MISSING_WARNING,
+    has_vector_index,
+)
 from learning_store.repository.row_rules import readable
 from learning_store.repository.sql_analytics import SqlAnalyticsMethods
 from learning_store.repository.sql_rows import clauses, records_from
-from learning_store.repository.sql_similarity import (
-    rows_without_vector,
-    streamed_matches,
-    streamed_matches_per_tier,
-)
+from learning_store.repository.sql_search import SqlSearchMethods
 from learning_store.repository.sql_upkeep import SqlUpkeepMethods
 from learning_store.repository.sql_writes import SqlWriteMethods
 from learning_store.repository.write_gate import WriteGate, gate_for_file
 from learning_store.schema import executions
-from learning_store.similarity import query_vector
 from learning_store.urls import duckdb_path
+from learning_store.vector_index import files as index_files
+
+log = logging.getLogger(__name__)
 
 
 class SqlExecutionRepository(
-    RecommendsTiers, SqlWriteMethods, SqlUpkeepMethods, SqlAnalyticsMethods
+    RecommendsTiers, SqlWriteMethods, SqlSearchMethods, SqlUpkeepMethods, SqlAnalyticsMethods
 ):
     """Stores executions through SQLAlchemy Core on DuckDB or PostgreSQL.
 
@@ -79,12 +80,22 @@ class SqlExecutionRepository(
         self.parallel_writes = 1 if single_connection else 2
         """Chunks of one batch written at once (each its own transaction)."""
         self._closed = False
-        self._index = IndexKeeper()  # DuckDB only: loaded on the first search
         path = duckdb_path(self._engine.url) if self.dialect == "duckdb" else None
+        self._index = IndexKeeper(  # DuckDB only: loaded on the first search
+            IndexSettings(
+                folder=None if path is None else index_files.folder_for(path),
+                min_ann_rows=settings.ann_min_rows,
+                probes=settings.ann_probes,
+            )
+        )
         self._gate: WriteGate | None = None if path is None else gate_for_file(path)
         """DuckDB files only: keeps overlapping writers of this process from colliding."""
         with self._exclusively(), self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
+            self._pgvector = self.dialect == "postgresql" and has_vector_index(connection)
+        if self.dialect == "postgresql" and not self._pgvector:
+            log.warning(MISSING_WARNING)
+        self._pgvector_ef_search = settings.pgvector_ef_search
         if self.parallel_writes > 1:
             self._warm_pool()
 
@@ -175,101 +186,6 @@ class SqlExecutionRepository(
         with self._connection("count executions") as connection:
             return int(connection.execute(statement).scalar_one())
 
-    def find_similar(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-    ) -> builtins.list[SimilarExecution]:
-        """Exact cosine search: an in-process index on DuckDB, streamed numpy on PostgreSQL."""
-        return self._search(embedding, repo, limit, days_back, threshold, per_tier=False).get(
-            "", []
-        )
-
-    def find_similar_per_tier(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The best `limit` of each model tier: one scoring pass, one read of the winners."""
-        return self._search(embedding, repo, limit, days_back, threshold, per_tier=True)
-
-    def _search(
-        self,
-        embedding: Any,
-        repo: str | None,
-        limit: int,
-        days_back: int,
-        threshold: float,
-        *,
-        per_tier: bool,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """Matches grouped by model tier, or all under "" (one read of every winner)."""
-        query = query_vector(embedding)
-        if limit <= 0:
-            return {}
-        since = datetime.now(UTC) - timedelta(days=days_back)
-        with self._connection("search similar executions") as connection:
-            if self.dialect == "duckdb":
-                index = self._index.current(connection)
-                search = index.search_per_tier if per_tier else index.search
-                found = search(query, repo=repo, since=since, limit=limit, threshold=threshold)
-                ranked = found if per_tier else {"": found}
-                chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
-                rows = rows_without_vector(connection, chosen)
-                for row in rows:  # the index holds each embedding exactly as stored
-                    row["embedding"] = index.vector(row["task_id"])
-            else:
-                where = self._readable(ExecutionFilter(repo=repo, since=since))
-                if per_tier:
-                    ranked = streamed_matches_per_tier(connection, query, where, limit, threshold)
-                else:
-                    ranked = {"": streamed_matches(connection, query, where, limit, threshold)}
-                chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
-                statement = sa.select(executions).where(executions.c.task_id.in_(chosen))
-                rows = connection.execute(statement).mappings().all() if chosen else []
-        records = {record.task_id: record for record in records_from(rows)}
-        # A row deleted by another connection between the search and the read is left out.
-        return {
-            group: [
-                SimilarExecution(records[key], score) for key, score in matches if key in records
-            ]
-            for group, matches in ranked.items()
-        }
-
-    def similar_outcomes(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None,
-        limit: int,
-        days_back: int,
-        now: datetime,
-    ) -> dict[str, builtins.list[Neighbour]]:
-        """On DuckDB, straight from the in-process index, which keeps what advice reads."""
-        if self.dialect != "duckdb":
-            return super().similar_outcomes(
-                embedding, repo=repo, limit=limit, days_back=days_back, now=now
-            )
-        query = query_vector(embedding)
-        with self._connection("search similar executions") as connection:
-            index = self._index.current(connection)
-        return index.neighbours_per_tier(
-            query,
-            repo=repo,
-            since=now - timedelta(days=days_back),
-            limit=limit,
-            threshold=0.0,
-            now=now,
-        )
-
     def iter_chunks(
         self,
         *,
@@ -322,6 +238,7 @@ class SqlExecutionRepository(
         """Dispose of the engine's connections (idempotent)."""
         if not self._closed:
             self._closed = True
+            self._index.close()
             self._engine.dispose()
 
     def __enter__(self) -> Self:

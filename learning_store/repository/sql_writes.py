@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+import numpy as np
 import pyarrow as pa
 from sqlalchemy.dialects import postgresql
 
@@ -33,8 +34,14 @@ from learning_store.repository.batching import (
     write_in_chunks,
 )
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
+from learning_store.repository.duckdb_vectors import (
+    inserted_now,
+    row_batch_of_records,
+    row_batch_of_table,
+)
 from learning_store.repository.sql_rows import row_values
 from learning_store.schema import executions
+from learning_store.vector_index.rows import RowBatch
 
 if TYPE_CHECKING:
     from learning_store.repository.sql import SqlExecutionRepository
@@ -111,11 +118,25 @@ class SqlWriteMethods:
         claimed = self._claiming(chunk.task_ids())
         with self._guard(), claimed, translated_errors(self._url, "store executions"):
             written = self._write(chunk)
-            if chunk.records is None:
-                self._index.written_arrow(chunk.arrow, written, chunk.uploaded_at)
-            else:
-                self._index.written(chunk.records, written, chunk.uploaded_at)
+            if self.dialect == "duckdb":
+                self._index.written(
+                    lambda: self._stored_rows(chunk, written), written, chunk.uploaded_at
+                )
         return written
+
+    def _stored_rows(self: SqlExecutionRepository, chunk: _Chunk, written: int) -> RowBatch:
+        """What the vector index needs of the rows a chunk's write stored (not its repeats)."""
+        if chunk.records is None:
+            assert chunk.arrow is not None
+            batch, rows = row_batch_of_table(chunk.arrow), chunk.arrow.num_rows
+        else:
+            batch, rows = row_batch_of_records(chunk.records), len(chunk.records)
+        if written == rows or len(batch) == 0:
+            return batch
+        ids = [UUID(bytes=raw.tobytes()) for raw in batch.ids]
+        with self._engine.connect() as connection:
+            stored = inserted_now(connection, ids, chunk.uploaded_at)
+        return batch.take(np.array([key in stored for key in ids], dtype=bool).nonzero()[0])
 
     def _write(self: SqlExecutionRepository, chunk: _Chunk) -> int:
         if chunk.arrow is not None:

@@ -1,0 +1,210 @@
+"""Similarity search of `SqlExecutionRepository`: propose with an index, rescore exactly.
+
+DuckDB asks its own vector index (`index_keeper`), PostgreSQL asks pgvector's HNSW index
+when the database has it; either way the candidates' rows are read in one statement and
+ranked by their stored vectors, so every score returned is exact. `exact=True`, and
+PostgreSQL without pgvector, compare every candidate vector instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from learning_store.models import ExecutionRecord, SimilarExecution
+from learning_store.repository.base import ExecutionFilter
+from learning_store.repository.duckdb_vectors import exact_matches, micros, rows_by_id
+from learning_store.repository.index_keeper import IndexStatus
+from learning_store.repository.pgvector_search import candidates as pgvector_candidates
+from learning_store.repository.pgvector_search import (
+    create_vector_index,
+    has_vector_index,
+    stored_tiers,
+)
+from learning_store.repository.postgres_similarity import (
+    streamed_matches,
+    streamed_matches_per_tier,
+)
+from learning_store.repository.sql_rows import records_from
+from learning_store.schema import executions
+from learning_store.similarity import cosine_scores, query_vector, top_matches
+from learning_store.vector_index.index import CANDIDATES, SearchFilter
+from learning_store.vectors import stack
+
+if TYPE_CHECKING:
+    from learning_store.repository.sql import SqlExecutionRepository
+
+
+class SqlSearchMethods:
+    """Mixin for `SqlExecutionRepository`: find_similar, per tier, and the index build."""
+
+    __slots__ = ()
+
+    def find_similar(
+        self: SqlExecutionRepository,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+        exact: bool = False,
+    ) -> builtins.list[SimilarExecution]:
+        """Cosine search; scores are exact, and with `exact=True` so is the choice of rows.
+
+        DuckDB: an ANN index proposes candidates (all rows are searched exactly below
+        `LEARNING_STORE_ANN_MIN_ROWS`). PostgreSQL: pgvector's HNSW index when the extension
+        is there, else every candidate vector streamed to numpy.
+        """
+        found = self._search(embedding, repo, limit, days_back, threshold, False, exact)
+        return found.get("", [])
+
+    def find_similar_per_tier(
+        self: SqlExecutionRepository,
+        embedding: Any,
+        *,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+        exact: bool = False,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `limit` of each model tier, with one read of the candidates' rows."""
+        return self._search(embedding, repo, limit, days_back, threshold, True, exact)
+
+    def _search(
+        self: SqlExecutionRepository,
+        embedding: Any,
+        repo: str | None,
+        limit: int,
+        days_back: int,
+        threshold: float,
+        per_tier: bool,
+        exact: bool,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """Matches grouped by model tier, or all under "" (one read of every winner)."""
+        query = query_vector(embedding)
+        if limit <= 0:
+            return {}
+        since = datetime.now(UTC) - timedelta(days=days_back)
+        where = self._readable(ExecutionFilter(repo=repo, since=since))
+        with self._connection("search similar executions") as connection:
+            if not exact and (self.dialect == "duckdb" or self._pgvector):
+                proposed = self._proposed(connection, query, repo, since, limit, per_tier)
+                return self._rescored(connection, proposed, query, limit, threshold)
+            group_of = (lambda tier: tier) if per_tier else (lambda _tier: "")
+            if self.dialect == "duckdb":
+                ranked = exact_matches(connection, query, where, limit, threshold, group_of)
+            elif per_tier:
+                ranked = streamed_matches_per_tier(connection, query, where, limit, threshold)
+            else:
+                ranked = {"": streamed_matches(connection, query, where, limit, threshold)}
+            chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
+            records = {record.task_id: record for record in self._rows_of(connection, chosen)}
+        # A row deleted by another connection between the search and the read is left out.
+        return {
+            group: [
+                SimilarExecution(records[key], score) for key, score in matches if key in records
+            ]
+            for group, matches in ranked.items()
+        }
+
+    def _proposed(
+        self: SqlExecutionRepository,
+        connection: Connection,
+        query: Any,
+        repo: str | None,
+        since: datetime,
+        limit: int,
+        per_tier: bool,
+    ) -> dict[str, builtins.list[UUID]]:
+        """Candidates per group (tier, or "" for all) from the index: DuckDB's or pgvector's."""
+        if self.dialect == "duckdb":
+            with self._index.lock:
+                index = self._index.current(connection)
+                tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
+                proposed = {}
+                for tier in tiers:
+                    where = SearchFilter(repo, micros(since), tier)
+                    positions = index.candidates(query, where, limit)
+                    proposed[tier or ""] = [index.rows.task_id(int(row)) for row in positions]
+            return proposed
+        wanted = max(limit, CANDIDATES * -(-limit // 10))
+        clauses = self._readable(ExecutionFilter(repo=repo, since=since))
+        groups = [(tier, [executions.c.model_tier == tier]) for tier in stored_tiers(connection)]
+        proposed = {}
+        for group, tier_clause in groups if per_tier else [("", [])]:
+            found = pgvector_candidates(
+                connection, query, [*clauses, *tier_clause], wanted, self._pgvector_ef_search
+            )
+            if len(found) < wanted:  # the filters keep few rows (or the scan gave up): all
+                exact = streamed_matches(connection, query, [*clauses, *tier_clause], wanted, -2.0)
+                found = [task_id for task_id, _ in exact]
+            proposed[group] = found
+        return proposed
+
+    def _rescored(
+        self: SqlExecutionRepository,
+        connection: Connection,
+        proposed: dict[str, builtins.list[UUID]],
+        query: Any,
+        limit: int,
+        threshold: float,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `limit` candidates of each group, scored with their stored vectors."""
+        wanted = builtins.list({key for keys in proposed.values() for key in keys})
+        records = {record.task_id: record for record in self._rows_of(connection, wanted)}
+        found = {}
+        for group, task_ids in proposed.items():
+            # A row deleted or re-embedded by another connection since it was indexed is
+            # scored as it is now, or left out.
+            usable = [
+                records[key]
+                for key in task_ids
+                if key in records and records[key].embedding is not None
+            ]
+            if not usable:
+                continue
+            scores = cosine_scores(stack([record.embedding for record in usable]), query)
+            matches = top_matches(scores, [record.task_id for record in usable], limit, threshold)
+            if matches:
+                found[group] = [SimilarExecution(usable[row], score) for row, score in matches]
+        return found
+
+    def _rows_of(
+        self: SqlExecutionRepository, connection: Connection, task_ids: builtins.list[UUID]
+    ) -> builtins.list[ExecutionRecord]:
+        """The records of these task_ids (one statement)."""
+        if not task_ids:
+            return []
+        if self.dialect == "duckdb":
+            return records_from(rows_by_id(connection, task_ids))
+        statement = sa.select(executions).where(executions.c.task_id.in_(task_ids))
+        return records_from(connection.execute(statement).mappings().all())
+
+    def has_vector_index(self: SqlExecutionRepository) -> bool:
+        """Whether searches ask an ANN index (DuckDB: always; PostgreSQL: with pgvector)."""
+        return self.dialect == "duckdb" or self._pgvector
+
+    def build_vector_index(self: SqlExecutionRepository) -> IndexStatus | None:
+        """DuckDB: load the vector index, index every row, save it, and say how it stands.
+
+        PostgreSQL: install pgvector and its HNSW index if the server allows (None).
+
+        Searches do this in the background on their own; call it to have the index ready
+        (and saved for the next process) before the first search, or to time the build.
+        """
+        if self.dialect != "duckdb":
+            with self._transaction("create the pgvector index") as connection:
+                create_vector_index(connection)
+            with self._connection("look for the pgvector index") as connection:
+                self._pgvector = has_vector_index(connection)
+            return None
+        with self._connection("load the vector index") as connection:
+            self._index.current(connection)
+        return self._index.finish()

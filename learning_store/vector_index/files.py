@@ -1,0 +1,118 @@
+"""The vector index on disk, next to the database, so a new process does not rebuild it.
+
+A folder `<database file>.vectors` holds the ANN index (`clusters.faiss`), the rows' ids
+and filter columns (`rows.npz`) and `stamp.json`: the table's version stamp when the index
+held every row, which a new process compares with the table before trusting the files. A
+save writes a new folder and swaps it in, so a crash leaves the old index or none, never a
+mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from learning_store.vector_index.clusters import ClusterIndex
+from learning_store.vector_index.index import VectorIndex
+from learning_store.vector_index.rows import IndexedRows
+
+FORMAT = 1
+"""Bumped whenever the files change shape; other formats are rebuilt, never misread."""
+
+
+@dataclass(frozen=True)
+class SavedStamp:
+    """What the table looked like when the index was saved: row count, newest upload."""
+
+    table_rows: int
+    newest_upload: datetime | None
+
+
+def folder_for(database: Path) -> Path:
+    """Where the index of this database file lives."""
+    return database.with_name(database.name + ".vectors")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An index's rows copied at one moment, to be written while searches go on.
+
+    The ANN index itself is written from the live object: whoever writes a snapshot must
+    keep rows from being added to it until the write is done.
+    """
+
+    clusters: ClusterIndex
+    columns: dict[str, np.ndarray]
+    meta: dict[str, object]
+
+    @classmethod
+    def of(cls, index: VectorIndex, stamp: SavedStamp) -> Snapshot:
+        """Copy what to save of an index whose ANN part holds every row."""
+        assert index.clusters is not None and index.pending_rows == 0
+        meta = {
+            "format": FORMAT,
+            "rows": len(index),
+            "table_rows": stamp.table_rows,
+            "newest_upload": None
+            if stamp.newest_upload is None
+            else stamp.newest_upload.isoformat(),
+            "repos": list(index.rows.repo_codes.label),
+            "tiers": list(index.rows.tier_codes.label),
+        }
+        return cls(index.clusters, index.rows.snapshot(len(index)), meta)
+
+    def write(self, folder: Path) -> Path:
+        """Write beside `folder` into a new folder; `install` then swaps it in."""
+        fresh = folder.with_name(f"{folder.name}.new-{os.getpid()}")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        self.clusters.save(fresh / "clusters.faiss")
+        np.savez(fresh / "rows.npz", **self.columns)
+        (fresh / "stamp.json").write_text(json.dumps(self.meta))
+        return fresh
+
+
+def install(fresh: Path, folder: Path) -> None:
+    """Put a written snapshot in place of the saved index (the old one is removed)."""
+    retired = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        folder.rename(retired)
+    fresh.rename(folder)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def saved_stamp(folder: Path) -> SavedStamp | None:
+    """The stamp of the saved index, or None when there is none this version can read."""
+    try:
+        meta = json.loads((folder / "stamp.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") != FORMAT:
+        return None
+    newest = meta["newest_upload"]
+    upload = None if newest is None else datetime.fromisoformat(newest)
+    return SavedStamp(int(meta["table_rows"]), upload)
+
+
+def load(folder: Path, *, probes: int, min_ann_rows: int) -> VectorIndex:
+    """The saved index (call `saved_stamp` first to know whether to trust it)."""
+    meta = json.loads((folder / "stamp.json").read_text())
+    with np.load(folder / "rows.npz") as columns:
+        rows = IndexedRows.restored(
+            {name: columns[name] for name in columns.files}, meta["repos"], meta["tiers"]
+        )
+    clusters = ClusterIndex.load(folder / "clusters.faiss")
+    if len(clusters) != len(rows):
+        raise ValueError(f"{folder}: the ANN index and the rows disagree; rebuild it")
+    return VectorIndex(rows, clusters, probes=probes, min_ann_rows=min_ann_rows)
+
+
+def remove(folder: Path) -> None:
+    """Delete the saved index (after a change its stamp could not reveal)."""
+    shutil.rmtree(folder, ignore_errors=True)

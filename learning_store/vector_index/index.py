@@ -1,0 +1,136 @@
+"""The vector index of one store: an ANN index over most rows, exact search over the rest.
+
+Rows [0, len(clusters)) are in the ANN index; the rows after them wait in
+`PendingVectors` until the builder moves them in, and are searched exactly meanwhile. A
+search asks both parts for candidates and the store rescores the candidates with their
+stored vectors, so the index only has to find the right rows, never to score them. Below
+`min_ann_rows` there is no ANN index: every row is searched exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.similarity import ROUNDING_SLACK
+from learning_store.vector_index.clusters import PROBES, TRAINING_PER_LIST, ClusterIndex, lists_for
+from learning_store.vector_index.pending import PendingVectors
+from learning_store.vector_index.rows import IndexedRows, RowBatch
+
+MIN_ANN_ROWS = 20_000
+"""Rows below which an ANN index does not pay: an exact scan of 20,000 vectors takes ~1.5 ms."""
+CANDIDATES = 40
+"""Candidates per 10 results asked for, handed to exact rescoring."""
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which rows a search may return: a repo (None: any), a time floor, a tier (None: any)."""
+
+    repo: str | None
+    since_us: int
+    tier: str | None = None
+
+
+class VectorIndex:
+    """Positions of the rows most similar to a query, from the ANN index and pending rows."""
+
+    def __init__(
+        self,
+        rows: IndexedRows | None = None,
+        clusters: ClusterIndex | None = None,
+        *,
+        min_ann_rows: int = MIN_ANN_ROWS,
+        probes: int = PROBES,
+        dimension: int = EMBEDDING_DIMENSION,
+    ) -> None:
+        self.rows = rows or IndexedRows()
+        self.clusters = clusters
+        self.min_ann_rows = min_ann_rows
+        self.probes = probes
+        if clusters is not None:
+            clusters.probes = probes
+        self._pending = PendingVectors(dimension)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def ann_rows(self) -> int:
+        """How many rows the ANN index holds (the first ones)."""
+        return 0 if self.clusters is None else len(self.clusters)
+
+    @property
+    def pending_rows(self) -> int:
+        """How many rows wait for the ANN index (searched exactly meanwhile)."""
+        return len(self._pending)
+
+    def add(self, batch: RowBatch) -> None:
+        """Append rows; they are searched exactly until the builder indexes them."""
+        if len(batch):
+            self.rows.append(batch)
+            self._pending.append(batch.vectors)
+
+    def candidates(self, query: np.ndarray, where: SearchFilter, limit: int) -> np.ndarray:
+        """Positions of rows that may be among the best `limit` for this unit query.
+
+        Every pending row that could be is included; from the ANN index, its best
+        `CANDIDATES` per 10 asked for, which exact rescoring then ranks.
+        """
+        wanted = max(limit, CANDIDATES * -(-limit // 10))
+        found = []
+        if self.ann_rows:
+            assert self.clusters is not None
+            keep = self._mask(0, self.ann_rows, where)
+            found.append(self.clusters.search(query, wanted, keep=keep))
+        if len(self._pending):
+            found.append(self._pending_candidates(query, where, wanted))
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+    @property
+    def needs_ann(self) -> bool:
+        """Whether enough rows wait for an ANN index to be trained (see `training_sample`)."""
+        return self.clusters is None and len(self._pending) >= self.min_ann_rows
+
+    def training_sample(self) -> tuple[np.ndarray, int]:
+        """Unit vectors to train an ANN index on, and the rows it is expected to hold."""
+        expected = len(self._pending)
+        return self._pending.peek(lists_for(expected) * TRAINING_PER_LIST), expected
+
+    def adopt(self, clusters: ClusterIndex) -> None:
+        """Take a trained, empty ANN index; `grow` then moves the pending rows into it."""
+        if self.clusters is None:
+            clusters.probes = self.probes
+            self.clusters = clusters
+
+    def grow(self, most: int) -> int:
+        """Move up to `most` pending rows into the ANN index; how many moved (0: none)."""
+        if self.clusters is None:
+            return 0
+        moving = min(most, len(self._pending))
+        if moving:
+            self.clusters.add(self._pending.peek(moving))
+            self._pending.drop(moving)
+        return moving
+
+    def _pending_candidates(
+        self, query: np.ndarray, where: SearchFilter, wanted: int
+    ) -> np.ndarray:
+        start = self.ann_rows
+        scores = self._pending.scores(query)
+        keep = self._mask(start, start + len(scores), where)
+        if keep is not None:
+            scores[~keep] = -np.inf
+        if len(scores) > wanted:  # keep every row tied with the last one wanted
+            floor = np.partition(scores, len(scores) - wanted)[len(scores) - wanted]
+            best = np.flatnonzero(scores >= floor - ROUNDING_SLACK)
+        else:
+            best = np.arange(len(scores))
+        return start + best[np.isfinite(scores[best])]
+
+    def _mask(self, start: int, stop: int, where: SearchFilter) -> np.ndarray | None:
+        return self.rows.mask(
+            start, stop, repo=where.repo, since_us=where.since_us, tier=where.tier
+        )
