@@ -4,8 +4,9 @@ Not part of CI: a million rows take minutes to build. For each dataset (clustere
 embeddings that look like real ones, and random unit vectors, the hard case) and each
 store, one run reports: p50/p95 search latency with and without filters, recall@10 against
 exact search over the same vectors, the first search in a fresh process, the time and
-memory the first search spends loading its index, and insert throughput once that index is
-loaded. The rows are written as Arrow batches (`add_arrow`), so building them costs the
+memory the index takes once loaded from its saved copy, its build time, insert throughput
+while it is maintained, and the recall a slower setting (more ANN probes, a wider pgvector
+search) buys. The rows are written as Arrow batches (`add_arrow`), so building them costs the
 engine's time, not a Python object per row.
 """
 
@@ -24,11 +25,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import sqlalchemy as sa
 
 from learning_store.bulk.columns import vector_array
 from learning_store.config import LearningConfig
 from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.repository import ExecutionRepository, create_repository
+from learning_store.repository.pgvector_search import DROP_INDEX_SQL
 
 QUERIES = 100
 """Queries timed per measurement (each with and without a filter)."""
@@ -45,6 +48,10 @@ NOISE = 0.025
 """Per-dimension noise around a cluster centre (cosine to the centre ~0.86)."""
 WRITE_BATCH = 50_000
 """Rows per Arrow batch while building the store."""
+EXACT_QUERIES = 10
+"""`exact=True` searches timed (each reads every vector: seconds at a million rows)."""
+SURER = LearningConfig(ann_probes=64, pgvector_ef_search=400)
+"""The setting that trades speed for recall, timed beside the defaults."""
 TAIL_SHARE = 0.02
 """Share of the rows inserted after the index is loaded, to time inserts that maintain it."""
 CLUSTER_TEXTS = [
@@ -175,17 +182,16 @@ def measure_store(
     body = rows - tail
     store = create_repository(url, config=LearningConfig(batch_size=1000))
     try:
+        if store_name == "postgresql":  # built after the rows, as one CREATE INDEX
+            with store.engine.begin() as connection:
+                connection.execute(sa.text(DROP_INDEX_SQL))
         progress(f"{store_name}/{dataset}: writing {body:,} rows")
         started = time.perf_counter()
         store.add_arrow(batches_of(vectors[:body], 0, now))
         numbers["build_rows_per_s"] = body / (time.perf_counter() - started)
 
-        progress(f"{store_name}/{dataset}: first search (loads the index)")
-        before = rss_mb()
-        numbers["index_load_s"] = _seconds(
-            lambda: store.find_similar(queries[0], threshold=-1.0, days_back=EVERYTHING)
-        )
-        numbers["index_memory_mb"] = rss_mb() - before
+        progress(f"{store_name}/{dataset}: building the vector index")
+        numbers["index_build_s"] = _seconds(store.build_vector_index)
 
         started = time.perf_counter()
         store.add_arrow(batches_of(vectors[body:], body, now))
@@ -202,10 +208,30 @@ def measure_store(
         for name, (arguments, keep) in filters.items():
             progress(f"{store_name}/{dataset}: {QUERIES} searches, {name}")
             _time_searches(store, vectors, queries, arguments, keep, name, numbers)
+        progress(f"{store_name}/{dataset}: searches with the slower, surer setting")
+        surer = create_repository(url, config=SURER)
+        try:
+            _time_searches(
+                surer, vectors, queries, {"days_back": EVERYTHING}, None, "surer", numbers
+            )
+        finally:
+            surer.close()
+        progress(f"{store_name}/{dataset}: exact searches")
+        _time_searches(
+            store,
+            vectors,
+            queries[:EXACT_QUERIES],
+            {"days_back": EVERYTHING, "exact": True},
+            None,
+            "exact",
+            numbers,
+        )
     finally:
         store.close()
     progress(f"{store_name}/{dataset}: first search in a fresh process")
-    numbers["first_search_fresh_process_s"] = first_search_in_new_process(url, queries[1])
+    seconds, memory = first_search_in_new_process(url, queries[1])
+    numbers["first_search_fresh_process_s"] = seconds
+    numbers["index_memory_mb"] = memory
     return result
 
 
@@ -242,15 +268,20 @@ def _time_searches(
     numbers[f"{name}_recall_at_10"] = float(np.mean(recalls))
 
 
-def first_search_in_new_process(url: str, query: np.ndarray) -> float:
-    """Seconds from opening the store to the first result, in a new Python process."""
+def first_search_in_new_process(url: str, query: np.ndarray) -> tuple[float, float]:
+    """Seconds to the first result in a new process, and the MB that first search added.
+
+    The megabytes are the index as a new process loads it from its saved copy.
+    """
     program = (
         "import json, sys, time\n"
         "started = time.perf_counter()\n"
         "from learning_store import create_repository\n"
+        "from learning_store.bench_scale import rss_mb\n"
         "store = create_repository(sys.argv[1])\n"
+        "before = rss_mb()\n"
         "store.find_similar(json.loads(sys.argv[2]), threshold=-1.0, days_back=36500)\n"
-        "print(time.perf_counter() - started)\n"
+        "print(time.perf_counter() - started, rss_mb() - before)\n"
         "store.close()\n"
     )
     finished = subprocess.run(
@@ -259,7 +290,8 @@ def first_search_in_new_process(url: str, query: np.ndarray) -> float:
         text=True,
         check=True,
     )
-    return float(finished.stdout.strip().splitlines()[-1])
+    seconds, memory = finished.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(memory)
 
 
 def run_scale_benchmark(
