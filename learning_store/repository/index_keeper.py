@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
+from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.repository.duckdb_vectors import (
     Stamp,
     indexable_rows,
@@ -28,6 +29,7 @@ from learning_store.repository.duckdb_vectors import (
 )
 from learning_store.vector_index import files
 from learning_store.vector_index.clusters import PROBES, ClusterIndex
+from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.index import MIN_ANN_ROWS, VectorIndex
 from learning_store.vector_index.rows import RowBatch
 
@@ -176,7 +178,11 @@ class IndexKeeper:
                 if newer:
                     index.add(indexable_rows(connection, saved.newest_upload))
                 return index
-        index = VectorIndex(min_ann_rows=settings.min_ann_rows, probes=settings.probes)
+        exact = None
+        if settings.folder is not None:  # the saved copy is stale: start the files afresh
+            files.remove(settings.folder)
+            exact = ExactVectors(files.vectors_file(settings.folder), EMBEDDING_DIMENSION)
+        index = VectorIndex(exact=exact, min_ann_rows=settings.min_ann_rows, probes=settings.probes)
         index.add(indexable_rows(connection))
         self._saved_rows = 0
         return index

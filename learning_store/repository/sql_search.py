@@ -94,7 +94,9 @@ class SqlSearchMethods:
         since = datetime.now(UTC) - timedelta(days=days_back)
         where = self._readable(ExecutionFilter(repo=repo, since=since))
         with self._connection("search similar executions") as connection:
-            if not exact and (self.dialect == "duckdb" or self._pgvector):
+            if not exact and self.dialect == "duckdb":
+                return self._indexed(connection, query, repo, since, limit, threshold, per_tier)
+            if not exact and self._pgvector:
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
                 return self._rescored(connection, proposed, query, limit, threshold)
             group_of = (lambda tier: tier) if per_tier else (lambda _tier: "")
@@ -114,6 +116,49 @@ class SqlSearchMethods:
             for group, matches in ranked.items()
         }
 
+    def _indexed(
+        self: SqlExecutionRepository,
+        connection: Connection,
+        query: Any,
+        repo: str | None,
+        since: datetime,
+        limit: int,
+        threshold: float,
+        per_tier: bool,
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """DuckDB: candidates and their stored vectors from the index, then the winners' rows.
+
+        The index holds each vector exactly as stored, so the winners' rows are read
+        without their embedding column, the slowest part of a row to read.
+        """
+        ranked: dict[str, builtins.list[tuple[UUID, float, Any]]] = {}
+        with self._index.lock:
+            index = self._index.current(connection)
+            tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
+            for tier in tiers:
+                where = SearchFilter(repo, micros(since), tier)
+                positions = index.candidates(query, where, limit)
+                if not len(positions):
+                    continue
+                vectors = index.vectors(positions)
+                task_ids = [index.rows.task_id(int(row)) for row in positions]
+                matches = top_matches(cosine_scores(vectors, query), task_ids, limit, threshold)
+                if matches:
+                    ranked[tier or ""] = [(task_ids[r], s, vectors[r]) for r, s in matches]
+        winners = builtins.list({key for matches in ranked.values() for key, _, _ in matches})
+        rows = {row["task_id"]: row for row in rows_by_id(connection, winners, with_vector=False)}
+        found = {}
+        for group, matches in ranked.items():
+            chosen = []
+            for task_id, score, vector in matches:
+                row = rows.get(task_id)  # None: deleted by another connection meanwhile
+                if row is not None:
+                    record = records_from([{**row, "embedding": vector}])[0]
+                    chosen.append(SimilarExecution(record, score))
+            if chosen:
+                found[group] = chosen
+        return found
+
     def _proposed(
         self: SqlExecutionRepository,
         connection: Connection,
@@ -123,17 +168,7 @@ class SqlSearchMethods:
         limit: int,
         per_tier: bool,
     ) -> dict[str, builtins.list[UUID]]:
-        """Candidates per group (tier, or "" for all) from the index: DuckDB's or pgvector's."""
-        if self.dialect == "duckdb":
-            with self._index.lock:
-                index = self._index.current(connection)
-                tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
-                proposed = {}
-                for tier in tiers:
-                    where = SearchFilter(repo, micros(since), tier)
-                    positions = index.candidates(query, where, limit)
-                    proposed[tier or ""] = [index.rows.task_id(int(row)) for row in positions]
-            return proposed
+        """Pgvector's candidates per group (tier, or "" for all), filters applied in SQL."""
         wanted = max(limit, CANDIDATES * -(-limit // 10))
         clauses = self._readable(ExecutionFilter(repo=repo, since=since))
         groups = [(tier, [executions.c.model_tier == tier]) for tier in stored_tiers(connection)]

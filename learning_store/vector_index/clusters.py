@@ -67,6 +67,11 @@ class ClusterIndex:
         return int(self._index.ntotal)
 
     @property
+    def dimension(self) -> int:
+        """The length of the vectors the index holds."""
+        return int(self._index.d)
+
+    @property
     def lists(self) -> int:
         """How many lists (centroids) the index has."""
         return int(self._index.nlist)

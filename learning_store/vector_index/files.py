@@ -1,10 +1,12 @@
 """The vector index on disk, next to the database, so a new process does not rebuild it.
 
-A folder `<database file>.vectors` holds the ANN index (`clusters.faiss`), the rows' ids
-and filter columns (`rows.npz`) and `stamp.json`: the table's version stamp when the index
-held every row, which a new process compares with the table before trusting the files. A
-save writes a new folder and swaps it in, so a crash leaves the old index or none, never a
-mix.
+A folder `<database file>.vectors` holds `vectors.f32`, the indexed rows' stored vectors
+in position order (appended as rows are indexed, see `ExactVectors`), and `saved/`: the
+ANN index (`clusters.faiss`), the rows' ids and filter columns (`rows.npz`) and
+`stamp.json`, the table's version stamp when the index held every row, which a new process
+compares with the table before trusting the files. A save writes a new `saved/` and swaps
+it in, so a crash leaves the old one or none, never a mix; `vectors.f32` is only ever
+appended to, so the first rows a saved index names stay valid.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from learning_store.vector_index.clusters import ClusterIndex
+from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.index import VectorIndex
 from learning_store.vector_index.rows import IndexedRows
 
@@ -55,6 +58,7 @@ class Snapshot:
     def of(cls, index: VectorIndex, stamp: SavedStamp) -> Snapshot:
         """Copy what to save of an index whose ANN part holds every row."""
         assert index.clusters is not None and index.pending_rows == 0
+        index.exact.sync()
         meta = {
             "format": FORMAT,
             "rows": len(index),
@@ -68,8 +72,8 @@ class Snapshot:
         return cls(index.clusters, index.rows.snapshot(len(index)), meta)
 
     def write(self, folder: Path) -> Path:
-        """Write beside `folder` into a new folder; `install` then swaps it in."""
-        fresh = folder.with_name(f"{folder.name}.new-{os.getpid()}")
+        """Write into a new folder inside `folder`; `install` then swaps it in."""
+        fresh = folder / f"saved.new-{os.getpid()}"
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
         self.clusters.save(fresh / "clusters.faiss")
@@ -80,17 +84,17 @@ class Snapshot:
 
 def install(fresh: Path, folder: Path) -> None:
     """Put a written snapshot in place of the saved index (the old one is removed)."""
-    retired = folder.with_name(f"{folder.name}.old-{os.getpid()}")
-    if folder.exists():
-        folder.rename(retired)
-    fresh.rename(folder)
+    saved, retired = folder / "saved", folder / f"saved.old-{os.getpid()}"
+    if saved.exists():
+        saved.rename(retired)
+    fresh.rename(saved)
     shutil.rmtree(retired, ignore_errors=True)
 
 
 def saved_stamp(folder: Path) -> SavedStamp | None:
     """The stamp of the saved index, or None when there is none this version can read."""
     try:
-        meta = json.loads((folder / "stamp.json").read_text())
+        meta = json.loads((folder / "saved" / "stamp.json").read_text())
     except (OSError, ValueError):
         return None
     if meta.get("format") != FORMAT:
@@ -101,16 +105,27 @@ def saved_stamp(folder: Path) -> SavedStamp | None:
 
 
 def load(folder: Path, *, probes: int, min_ann_rows: int) -> VectorIndex:
-    """The saved index (call `saved_stamp` first to know whether to trust it)."""
-    meta = json.loads((folder / "stamp.json").read_text())
-    with np.load(folder / "rows.npz") as columns:
+    """The saved index (call `saved_stamp` first to know whether to trust it).
+
+    Raises:
+        ValueError: the files disagree with each other (rebuild the index).
+    """
+    saved = folder / "saved"
+    meta = json.loads((saved / "stamp.json").read_text())
+    with np.load(saved / "rows.npz") as columns:
         rows = IndexedRows.restored(
             {name: columns[name] for name in columns.files}, meta["repos"], meta["tiers"]
         )
-    clusters = ClusterIndex.load(folder / "clusters.faiss")
-    if len(clusters) != len(rows):
-        raise ValueError(f"{folder}: the ANN index and the rows disagree; rebuild it")
-    return VectorIndex(rows, clusters, probes=probes, min_ann_rows=min_ann_rows)
+    clusters = ClusterIndex.load(saved / "clusters.faiss")
+    if len(clusters) != len(rows) or meta["rows"] != len(rows):
+        raise ValueError(f"{folder}: the ANN index and the rows disagree")
+    exact = ExactVectors(vectors_file(folder), clusters.dimension, keep=len(rows))
+    return VectorIndex(rows, clusters, exact, probes=probes, min_ann_rows=min_ann_rows)
+
+
+def vectors_file(folder: Path) -> Path:
+    """The file of stored vectors an index in this folder rescores with."""
+    return folder / "vectors.f32"
 
 
 def remove(folder: Path) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.similarity import ROUNDING_SLACK
 from learning_store.vector_index.clusters import PROBES, TRAINING_PER_LIST, ClusterIndex, lists_for
+from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.pending import PendingVectors
 from learning_store.vector_index.rows import IndexedRows, RowBatch
 
@@ -41,18 +42,22 @@ class VectorIndex:
         self,
         rows: IndexedRows | None = None,
         clusters: ClusterIndex | None = None,
+        exact: ExactVectors | None = None,
         *,
         min_ann_rows: int = MIN_ANN_ROWS,
         probes: int = PROBES,
         dimension: int = EMBEDDING_DIMENSION,
     ) -> None:
-        self.rows = rows or IndexedRows()
+        self.rows = rows if rows is not None else IndexedRows()
         self.clusters = clusters
+        self.exact = exact if exact is not None else ExactVectors(None, dimension)
+        """The stored vectors of the rows in the ANN index, for rescoring."""
         self.min_ann_rows = min_ann_rows
         self.probes = probes
         if clusters is not None:
             clusters.probes = probes
         self._pending = PendingVectors(dimension)
+        self.dimension = dimension
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -97,7 +102,7 @@ class VectorIndex:
     def training_sample(self) -> tuple[np.ndarray, int]:
         """Unit vectors to train an ANN index on, and the rows it is expected to hold."""
         expected = len(self._pending)
-        return self._pending.peek(lists_for(expected) * TRAINING_PER_LIST), expected
+        return self._pending.peek_unit(lists_for(expected) * TRAINING_PER_LIST), expected
 
     def adopt(self, clusters: ClusterIndex) -> None:
         """Take a trained, empty ANN index; `grow` then moves the pending rows into it."""
@@ -111,9 +116,21 @@ class VectorIndex:
             return 0
         moving = min(most, len(self._pending))
         if moving:
-            self.clusters.add(self._pending.peek(moving))
+            self.exact.append(self._pending.peek(moving))
+            self.clusters.add(self._pending.peek_unit(moving))
             self._pending.drop(moving)
         return moving
+
+    def vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The stored vectors at these positions (a copy), whichever part holds them."""
+        positions = np.asarray(positions, dtype=np.int64)
+        indexed = positions < self.ann_rows
+        found = np.empty((len(positions), self.dimension), dtype=np.float32)
+        if indexed.any():
+            found[indexed] = self.exact.take(positions[indexed])
+        if not indexed.all():
+            found[~indexed] = self._pending.take(positions[~indexed] - self.ann_rows)
+        return found
 
     def _pending_candidates(
         self, query: np.ndarray, where: SearchFilter, wanted: int

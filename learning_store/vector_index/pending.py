@@ -31,8 +31,16 @@ class PendingVectors:
         self._tail += count
 
     def peek(self, count: int) -> np.ndarray:
+        """The first `count` queued vectors as stored (a view; copy before the queue moves)."""
+        return self._buffer[self._head : self._head + count]
+
+    def peek_unit(self, count: int) -> np.ndarray:
         """The first `count` queued vectors, as unit vectors (all zero where no direction)."""
-        return unit_rows(self._buffer[self._head : self._head + count])
+        return unit_rows(self.peek(count))
+
+    def take(self, offsets: np.ndarray) -> np.ndarray:
+        """The queued vectors at these offsets from the front (a copy)."""
+        return self._buffer[self._head + offsets]
 
     def drop(self, count: int) -> None:
         """Forget the first `count` vectors (the graph now holds them)."""
