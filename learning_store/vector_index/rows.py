@@ -71,6 +71,7 @@ class IndexedRows:
         self.tiers = np.empty(0, dtype=np.int16)
         self.repo_codes, self.tier_codes = Codes(), Codes()
         self._size = 0
+        self._oldest: int | None = None  # the smallest timestamp, so most masks skip time
 
     def __len__(self) -> int:
         return self._size
@@ -85,6 +86,9 @@ class IndexedRows:
         self.repos[start:end] = self.repo_codes.of(batch.repos)
         self.tiers[start:end] = self.tier_codes.of(batch.tiers)
         self._size = end
+        if count:
+            oldest = int(batch.timestamps_us.min())
+            self._oldest = oldest if self._oldest is None else min(self._oldest, oldest)
 
     def task_id(self, position: int) -> UUID:
         """The task_id of the row at this position."""
@@ -95,9 +99,8 @@ class IndexedRows:
     ) -> np.ndarray | None:
         """Which of positions [start, stop) pass the filters; None when every one does."""
         keep: np.ndarray | None = None
-        times = self.timestamps[start:stop]
-        if int(times.min(initial=since_us)) < since_us:
-            keep = times >= since_us
+        if self._oldest is not None and self._oldest < since_us:
+            keep = self.timestamps[start:stop] >= since_us
         for column, codes, label in (
             (self.repos, self.repo_codes, repo),
             (self.tiers, self.tier_codes, tier),
@@ -126,6 +129,7 @@ class IndexedRows:
         rows.repos, rows.tiers = columns["repos"], columns["tiers"]
         rows.repo_codes, rows.tier_codes = Codes(repos), Codes(tiers)
         rows._size = len(rows.ids)
+        rows._oldest = int(rows.timestamps.min()) if rows._size else None
         return rows
 
     def _reserve(self, needed: int) -> None:
