@@ -235,3 +235,29 @@ def test_selective_filters_keep_their_recall(tmp_path: Path) -> None:
         exact = store.find_similar(query, repo="rare", limit=10, threshold=-1.0, exact=True)
         assert ids(found) == ids(exact)
     store.close()
+
+
+def test_two_stores_on_one_file_never_share_the_saved_vectors(tmp_path: Path) -> None:
+    """Only the first store to search claims the folder; the other keeps its copy in memory.
+
+    Shared, the second store's catch-up load would cut the first one's appended vectors off
+    the file.
+    """
+    url = f"duckdb:///{tmp_path / 'shared.db'}"
+    vectors = clustered_rows(1600)
+    first, second = ann_store(url, ann_probes=65536), ann_store(url, ann_probes=65536)
+    first.add_many([row(n, embedding=vectors[n]) for n in range(1000)])
+    first.build_vector_index()  # saved
+    assert ids(second.find_similar(vectors[3], limit=1, threshold=0.999)) == [task_uuid(3)]
+    first.add_many([row(n, embedding=vectors[n]) for n in range(1000, 1300)])
+    first.build_vector_index()  # appends 300 vectors
+    second.find_similar(vectors[3], limit=1, threshold=0.999)  # catches up
+    second.add_many([row(n, embedding=vectors[n]) for n in range(1300, 1600)])
+    for store in (first, second):
+        store.build_vector_index()
+        for number in (5, 1200, 1500):
+            found = store.find_similar(vectors[number], limit=1, threshold=0.999)
+            assert ids(found) == [task_uuid(number)]
+            assert found[0].similarity == pytest.approx(1.0, abs=1e-6)
+    first.close()
+    second.close()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy.engine import Connection
 
@@ -81,6 +82,21 @@ class IndexKeeper:
         self._saved_rows = 0
         self._builder: threading.Thread | None = None
         self._closing = False
+        self._claim: IO[bytes] | None = None
+        self._folder_checked = False
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder this store saves its index in, once claimed (None: memory only)."""
+        if not self._folder_checked and self.settings.folder is not None:
+            self._folder_checked = True
+            self._claim = files.claim(self.settings.folder)
+            if self._claim is None:
+                log.info(
+                    "%s is used by another store; this one keeps its index in memory",
+                    self.settings.folder,
+                )
+        return self.settings.folder if self._claim is not None else None
 
     @property
     def lock(self) -> threading.RLock:
@@ -115,8 +131,8 @@ class IndexKeeper:
         """Drop the index and its saved copy after a change its stamp cannot reveal."""
         with self._lock:
             self._index, self._generation, self._saved_rows = None, self._generation + 1, 0
-            if self.settings.folder is not None:
-                files.remove(self.settings.folder)
+            if self.folder is not None:
+                files.remove(self.folder)
 
     def finish(self) -> IndexStatus:
         """Move every queued row into the ANN index and save it; its status."""
@@ -152,12 +168,14 @@ class IndexKeeper:
             while self._grow_once():
                 pass
         self._save_if_due(force=True)
+        if self._claim is not None:
+            self._claim.close()
 
     # Loading -------------------------------------------------------------------------
 
     def _loaded(self, connection: Connection, stamp: Stamp) -> VectorIndex:
-        settings = self.settings
-        saved = None if settings.folder is None else files.saved_stamp(settings.folder)
+        settings, folder = self.settings, self.folder
+        saved = None if folder is None else files.saved_stamp(folder)
         newer = None
         if saved is not None and saved.newest_upload is not None:
             count, newest = stamp
@@ -166,22 +184,22 @@ class IndexKeeper:
             elif count > saved.table_rows and newest is not None and newest > saved.newest_upload:
                 added = rows_uploaded_after(connection, saved.newest_upload)
                 newer = added if saved.table_rows + added == count else None
-        if saved is not None and newer is not None and settings.folder is not None:
+        if saved is not None and newer is not None and folder is not None:
             try:
                 index = files.load(
-                    settings.folder, probes=settings.probes, min_ann_rows=settings.min_ann_rows
+                    folder, probes=settings.probes, min_ann_rows=settings.min_ann_rows
                 )
             except (OSError, ValueError, RuntimeError) as error:  # unreadable: rebuild
-                log.warning("vector index in %s unusable (%s); rebuilding", settings.folder, error)
+                log.warning("vector index in %s unusable (%s); rebuilding", folder, error)
             else:
                 self._saved_rows = len(index)
                 if newer:
                     index.add(indexable_rows(connection, saved.newest_upload))
                 return index
         exact = None
-        if settings.folder is not None:  # the saved copy is stale: start the files afresh
-            files.remove(settings.folder)
-            exact = ExactVectors(files.vectors_file(settings.folder), EMBEDDING_DIMENSION)
+        if folder is not None:  # the saved copy is stale: start the files afresh
+            files.remove(folder)
+            exact = ExactVectors(files.vectors_file(folder), EMBEDDING_DIMENSION)
         index = VectorIndex(exact=exact, min_ann_rows=settings.min_ann_rows, probes=settings.probes)
         index.add(indexable_rows(connection))
         self._saved_rows = 0
@@ -239,7 +257,7 @@ class IndexKeeper:
             return True
 
     def _save_due(self, index: VectorIndex | None, *, force: bool = False) -> bool:
-        if index is None or self.settings.folder is None or index.clusters is None:
+        if index is None or self.folder is None or index.clusters is None:
             return False
         if index.pending_rows or len(index) == self._saved_rows:
             return False
@@ -251,7 +269,7 @@ class IndexKeeper:
         Writing takes about a second at a million rows; searches go on meanwhile, and
         only rows being moved into the ANN index wait (they hold `_growing` too).
         """
-        folder = self.settings.folder
+        folder = self.folder
         with self._growing:
             with self._lock:
                 index, stamp, generation = self._index, self._stamp, self._generation

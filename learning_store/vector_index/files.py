@@ -11,12 +11,14 @@ appended to, so the first rows a saved index names stay valid.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -126,6 +128,23 @@ def load(folder: Path, *, probes: int, min_ann_rows: int) -> VectorIndex:
 def vectors_file(folder: Path) -> Path:
     """The file of stored vectors an index in this folder rescores with."""
     return folder / "vectors.f32"
+
+
+def claim(folder: Path) -> IO[bytes] | None:
+    """Lock this index folder for one store, or None when another store holds it.
+
+    Two stores on one database file (in one process or, read-only, in two) must not both
+    append to `vectors.f32`; the one without the claim keeps its copy in memory instead.
+    The lock is released when the returned file is closed.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    handle = folder.with_name(folder.name + ".lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
 
 
 def remove(folder: Path) -> None:
