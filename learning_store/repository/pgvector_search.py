@@ -140,3 +140,19 @@ def candidates(
     )
     text = "[" + ",".join(repr(float(number)) for number in query) + "]"
     return list(connection.execute(statement, {"query": text}).scalars())
+
+
+def vectors_of(connection: Connection, task_ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
+    """The stored vectors of these rows, to rescore candidates without their other columns.
+
+    Rows whose array is not a usable vector (another tool's) are left out.
+    """
+    if not task_ids:
+        return {}
+    statement = sa.select(executions.c.task_id, executions.c.embedding).where(
+        executions.c.task_id.in_(task_ids), _VECTOR.is_not(None)
+    )
+    return {
+        task_id: np.asarray(vector, dtype=np.float32)
+        for task_id, vector in connection.execute(statement)
+    }

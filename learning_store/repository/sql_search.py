@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -25,6 +26,7 @@ from learning_store.repository.pgvector_search import (
     create_vector_index,
     has_vector_index,
     stored_tiers,
+    vectors_of,
 )
 from learning_store.repository.postgres_similarity import (
     streamed_matches,
@@ -34,7 +36,6 @@ from learning_store.repository.sql_rows import records_from
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vector_index.index import CANDIDATES, SearchFilter
-from learning_store.vectors import stack
 
 if TYPE_CHECKING:
     from learning_store.repository.sql import SqlExecutionRepository
@@ -126,35 +127,44 @@ class SqlSearchMethods:
         threshold: float,
         per_tier: bool,
     ) -> dict[str, builtins.list[SimilarExecution]]:
-        """DuckDB: candidates and their stored vectors from the index, then the winners' rows.
-
-        The index holds each vector exactly as stored, so the winners' rows are read
-        without their embedding column, the slowest part of a row to read.
-        """
+        """DuckDB: candidates and their stored vectors from the index, then the winners' rows."""
         ranked: dict[str, builtins.list[tuple[UUID, float, Any]]] = {}
         with self._index.lock:
             index = self._index.current(connection)
             tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
             for tier in tiers:
-                where = SearchFilter(repo, micros(since), tier)
-                positions = index.candidates(query, where, limit)
-                if not len(positions):
-                    continue
-                vectors = index.vectors(positions)
+                positions = index.candidates(query, SearchFilter(repo, micros(since), tier), limit)
                 task_ids = [index.rows.task_id(int(row)) for row in positions]
-                matches = top_matches(cosine_scores(vectors, query), task_ids, limit, threshold)
-                if matches:
-                    ranked[tier or ""] = [(task_ids[r], s, vectors[r]) for r, s in matches]
-        winners = builtins.list({key for matches in ranked.values() for key, _, _ in matches})
-        rows = {row["task_id"]: row for row in rows_by_id(connection, winners, with_vector=False)}
+                vectors = index.vectors(positions)
+                if matches := _best(task_ids, vectors, query, limit, threshold):
+                    ranked[tier or ""] = matches
+        return self._winners(connection, ranked)
+
+    def _winners(
+        self: SqlExecutionRepository,
+        connection: Connection,
+        ranked: dict[str, builtins.list[tuple[UUID, float, Any]]],
+    ) -> dict[str, builtins.list[SimilarExecution]]:
+        """The winners' records in one read, with the vectors they were scored with.
+
+        The embedding column is not read: it costs more than the other columns together.
+        A row deleted by another connection since it was proposed is left out.
+        """
+        wanted = builtins.list({key for matches in ranked.values() for key, _, _ in matches})
+        if self.dialect == "duckdb":
+            rows = rows_by_id(connection, wanted, with_vector=False)
+        else:
+            columns = [column for column in executions.c if column.name != "embedding"]
+            statement = sa.select(*columns).where(executions.c.task_id.in_(wanted))
+            rows = [dict(row) for row in connection.execute(statement).mappings()]
+        by_id = {row["task_id"]: row for row in rows}
         found = {}
         for group, matches in ranked.items():
-            chosen = []
-            for task_id, score, vector in matches:
-                row = rows.get(task_id)  # None: deleted by another connection meanwhile
-                if row is not None:
-                    record = records_from([{**row, "embedding": vector}])[0]
-                    chosen.append(SimilarExecution(record, score))
+            chosen = [
+                SimilarExecution(records_from([{**by_id[key], "embedding": vector}])[0], score)
+                for key, score, vector in matches
+                if key in by_id
+            ]
             if chosen:
                 found[group] = chosen
         return found
@@ -191,25 +201,20 @@ class SqlSearchMethods:
         limit: int,
         threshold: float,
     ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The best `limit` candidates of each group, scored with their stored vectors."""
+        """PostgreSQL: the best `limit` candidates of each group by their stored vectors.
+
+        A row re-embedded by another connection since it was proposed is scored as it is
+        now; one deleted meanwhile is left out.
+        """
         wanted = builtins.list({key for keys in proposed.values() for key in keys})
-        records = {record.task_id: record for record in self._rows_of(connection, wanted)}
-        found = {}
+        vectors = vectors_of(connection, wanted)
+        ranked = {}
         for group, task_ids in proposed.items():
-            # A row deleted or re-embedded by another connection since it was indexed is
-            # scored as it is now, or left out.
-            usable = [
-                records[key]
-                for key in task_ids
-                if key in records and records[key].embedding is not None
-            ]
-            if not usable:
-                continue
-            scores = cosine_scores(stack([record.embedding for record in usable]), query)
-            matches = top_matches(scores, [record.task_id for record in usable], limit, threshold)
-            if matches:
-                found[group] = [SimilarExecution(usable[row], score) for row, score in matches]
-        return found
+            usable = [key for key in task_ids if key in vectors]
+            matrix = np.stack([vectors[key] for key in usable]) if usable else None
+            if matrix is not None and (matches := _best(usable, matrix, query, limit, threshold)):
+                ranked[group] = matches
+        return self._winners(connection, ranked)
 
     def _rows_of(
         self: SqlExecutionRepository, connection: Connection, task_ids: builtins.list[UUID]
@@ -243,3 +248,13 @@ class SqlSearchMethods:
         with self._connection("load the vector index") as connection:
             self._index.current(connection)
         return self._index.finish()
+
+
+def _best(
+    task_ids: builtins.list[UUID], vectors: Any, query: Any, limit: int, threshold: float
+) -> builtins.list[tuple[UUID, float, Any]]:
+    """(task_id, exact score, vector) of the best `limit` candidates, ranked by the shared rule."""
+    if not task_ids:
+        return []
+    matches = top_matches(cosine_scores(vectors, query), task_ids, limit, threshold)
+    return [(task_ids[row], score, vectors[row]) for row, score in matches]
