@@ -116,43 +116,37 @@ def candidates(
     where: Sequence[sa.ColumnElement[bool]],
     count: int,
     ef_search: int,
-) -> list[UUID]:
-    """task_ids of the `count` rows nearest the query by the HNSW index, filters applied.
+) -> list[dict[str, Any]]:
+    """The rows (every column) of the `count` nearest the query by the HNSW index.
 
-    `relaxed_order` lets the scan go on past its first `ef_search` candidates until
-    `count` rows pass the filters; the rescoring afterwards restores the exact order.
-    The record rules add some twenty conditions whose combined selectivity the planner
-    guesses as one row, so it would sort a sequential scan (140 ms at 30,000 rows):
-    sequential scans and sorts are switched off for this transaction, leaving the index.
+    Filters apply in SQL; one round trip sets the search up, one reads the rows, so the
+    winners need no second read. `relaxed_order` lets the scan go on past its first
+    `ef_search` candidates until `count` rows pass the filters; the rescoring afterwards
+    restores the exact order. The record rules add some twenty conditions whose combined
+    selectivity the planner guesses as one row, so it would sort a sequential scan (140 ms
+    at 30,000 rows): sequential scans and sorts are switched off for this transaction.
     """
-    for name, value in (
-        ("hnsw.ef_search", str(min(max(ef_search, count), MAX_EF_SEARCH))),
-        ("hnsw.iterative_scan", "relaxed_order"),
-        ("enable_seqscan", "off"),
-        ("enable_sort", "off"),
-    ):
-        connection.execute(sa.select(sa.func.set_config(name, value, True)))
+    settings = {
+        "hnsw.ef_search": str(min(max(ef_search, count), MAX_EF_SEARCH)),
+        "hnsw.iterative_scan": "relaxed_order",
+        "enable_seqscan": "off",
+        "enable_sort": "off",
+    }
+    connection.execute(
+        sa.select(*(sa.func.set_config(name, value, True) for name, value in settings.items()))
+    )
     statement = (
-        sa.select(executions.c.task_id)
-        .where(*where, _VECTOR.is_not(None))
-        .order_by(_DISTANCE)
-        .limit(count)
+        sa.select(executions).where(*where, _VECTOR.is_not(None)).order_by(_DISTANCE).limit(count)
     )
     text = "[" + ",".join(repr(float(number)) for number in query) + "]"
-    return list(connection.execute(statement, {"query": text}).scalars())
+    return [dict(row) for row in connection.execute(statement, {"query": text}).mappings()]
 
 
-def vectors_of(connection: Connection, task_ids: Sequence[UUID]) -> dict[UUID, np.ndarray]:
-    """The stored vectors of these rows, to rescore candidates without their other columns.
-
-    Rows whose array is not a usable vector (another tool's) are left out.
-    """
+def rows_with_vectors(connection: Connection, task_ids: Sequence[UUID]) -> list[dict[str, Any]]:
+    """These rows (every column), where their array is a usable vector."""
     if not task_ids:
-        return {}
-    statement = sa.select(executions.c.task_id, executions.c.embedding).where(
+        return []
+    statement = sa.select(executions).where(
         executions.c.task_id.in_(task_ids), _VECTOR.is_not(None)
     )
-    return {
-        task_id: np.asarray(vector, dtype=np.float32)
-        for task_id, vector in connection.execute(statement)
-    }
+    return [dict(row) for row in connection.execute(statement).mappings()]

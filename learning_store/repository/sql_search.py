@@ -25,8 +25,8 @@ from learning_store.repository.pgvector_search import candidates as pgvector_can
 from learning_store.repository.pgvector_search import (
     create_vector_index,
     has_vector_index,
+    rows_with_vectors,
     stored_tiers,
-    vectors_of,
 )
 from learning_store.repository.postgres_similarity import (
     streamed_matches,
@@ -35,7 +35,10 @@ from learning_store.repository.postgres_similarity import (
 from learning_store.repository.sql_rows import records_from
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
-from learning_store.vector_index.index import CANDIDATES, SearchFilter
+from learning_store.vector_index.index import SearchFilter
+
+PGVECTOR_MARGIN = 10
+"""Candidates pgvector returns beyond `limit`, for ties at the cut and rows changed since."""
 
 if TYPE_CHECKING:
     from learning_store.repository.sql import SqlExecutionRepository
@@ -99,7 +102,7 @@ class SqlSearchMethods:
                 return self._indexed(connection, query, repo, since, limit, threshold, per_tier)
             if not exact and self._pgvector:
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
-                return self._rescored(connection, proposed, query, limit, threshold)
+                return self._rescored(proposed, query, limit, threshold)
             group_of = (lambda tier: tier) if per_tier else (lambda _tier: "")
             if self.dialect == "duckdb":
                 ranked = exact_matches(connection, query, where, limit, threshold, group_of)
@@ -145,18 +148,13 @@ class SqlSearchMethods:
         connection: Connection,
         ranked: dict[str, builtins.list[tuple[UUID, float, Any]]],
     ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The winners' records in one read, with the vectors they were scored with.
+        """DuckDB: the winners' records in one read, with the vectors they were scored with.
 
         The embedding column is not read: it costs more than the other columns together.
         A row deleted by another connection since it was proposed is left out.
         """
         wanted = builtins.list({key for matches in ranked.values() for key, _, _ in matches})
-        if self.dialect == "duckdb":
-            rows = rows_by_id(connection, wanted, with_vector=False)
-        else:
-            columns = [column for column in executions.c if column.name != "embedding"]
-            statement = sa.select(*columns).where(executions.c.task_id.in_(wanted))
-            rows = [dict(row) for row in connection.execute(statement).mappings()]
+        rows = rows_by_id(connection, wanted, with_vector=False)
         by_id = {row["task_id"]: row for row in rows}
         found = {}
         for group, matches in ranked.items():
@@ -177,44 +175,47 @@ class SqlSearchMethods:
         since: datetime,
         limit: int,
         per_tier: bool,
-    ) -> dict[str, builtins.list[UUID]]:
-        """Pgvector's candidates per group (tier, or "" for all), filters applied in SQL."""
-        wanted = max(limit, CANDIDATES * -(-limit // 10))
+    ) -> dict[str, builtins.list[dict[str, Any]]]:
+        """Pgvector's candidate rows per group (tier, or "" for all).
+
+        pgvector ranks by exact float32 distances, so unlike DuckDB's 8-bit codes it needs
+        no oversampling, only a margin for rows tied at the cut.
+        """
+        wanted = limit + PGVECTOR_MARGIN
         clauses = self._readable(ExecutionFilter(repo=repo, since=since))
         groups = [(tier, [executions.c.model_tier == tier]) for tier in stored_tiers(connection)]
         proposed = {}
         for group, tier_clause in groups if per_tier else [("", [])]:
-            found = pgvector_candidates(
-                connection, query, [*clauses, *tier_clause], wanted, self._pgvector_ef_search
-            )
+            where = [*clauses, *tier_clause]
+            found = pgvector_candidates(connection, query, where, wanted, self._pgvector_ef_search)
             if len(found) < wanted:  # the filters keep few rows (or the scan gave up): all
-                exact = streamed_matches(connection, query, [*clauses, *tier_clause], wanted, -2.0)
-                found = [task_id for task_id, _ in exact]
+                exact = streamed_matches(connection, query, where, wanted, -2.0)
+                found = rows_with_vectors(connection, [task_id for task_id, _ in exact])
             proposed[group] = found
         return proposed
 
     def _rescored(
         self: SqlExecutionRepository,
-        connection: Connection,
-        proposed: dict[str, builtins.list[UUID]],
+        proposed: dict[str, builtins.list[dict[str, Any]]],
         query: Any,
         limit: int,
         threshold: float,
     ) -> dict[str, builtins.list[SimilarExecution]]:
-        """PostgreSQL: the best `limit` candidates of each group by their stored vectors.
-
-        A row re-embedded by another connection since it was proposed is scored as it is
-        now; one deleted meanwhile is left out.
-        """
-        wanted = builtins.list({key for keys in proposed.values() for key in keys})
-        vectors = vectors_of(connection, wanted)
-        ranked = {}
-        for group, task_ids in proposed.items():
-            usable = [key for key in task_ids if key in vectors]
-            matrix = np.stack([vectors[key] for key in usable]) if usable else None
-            if matrix is not None and (matches := _best(usable, matrix, query, limit, threshold)):
-                ranked[group] = matches
-        return self._winners(connection, ranked)
+        """PostgreSQL: the best `limit` candidate rows of each group by their stored vectors."""
+        found = {}
+        for group, rows in proposed.items():
+            if not rows:
+                continue
+            by_id = {row["task_id"]: row for row in rows}
+            task_ids = builtins.list(by_id)
+            matrix = np.array([by_id[key]["embedding"] for key in task_ids], dtype=np.float32)
+            matches = _best(task_ids, matrix, query, limit, threshold)
+            if matches:
+                found[group] = [
+                    SimilarExecution(records_from([by_id[key]])[0], score)
+                    for key, score, _ in matches
+                ]
+        return found
 
     def _rows_of(
         self: SqlExecutionRepository, connection: Connection, task_ids: builtins.list[UUID]
