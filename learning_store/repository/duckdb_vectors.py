@@ -43,6 +43,17 @@ _WITHOUT_VECTOR = [column for column in executions.c if column.name != "embeddin
 _IN_IDS = executions.c.task_id.in_(
     sa.select(sa.func.unnest(sa.cast(sa.bindparam("task_ids"), sa.ARRAY(sa.Uuid()))))
 )
+_OUTCOMES_BY_ID = sa.select(
+    executions.c.task_id,
+    executions.c.timestamp,
+    executions.c.model_tier,
+    executions.c.task_type,
+    executions.c.success,
+    sa.func.coalesce(executions.c.actual_cost, executions.c.cost_estimate),
+    executions.c.duration_seconds,
+    executions.c.quality_score,
+    executions.c.complexity_score,
+).where(_IN_IDS)
 _ROWS_BY_ID = {
     True: (sa.select(executions).where(_IN_IDS), [c.name for c in executions.c]),
     False: (sa.select(*_WITHOUT_VECTOR).where(_IN_IDS), [c.name for c in _WITHOUT_VECTOR]),
@@ -87,6 +98,18 @@ def rows_by_id(
     sql = compiled(statement, connection.dialect)
     result = connection.exec_driver_sql(sql, ([str(task_id) for task_id in task_ids],))
     return [dict(zip(names, values, strict=True)) for values in result]
+
+
+def outcomes_by_id(connection: Connection, task_ids: Sequence[UUID]) -> dict[UUID, tuple[Any, ...]]:
+    """What routing advice reads of these rows, without building a record per row.
+
+    Each value: (timestamp, tier, task type, success, cost, duration, quality, complexity).
+    """
+    if not task_ids:
+        return {}
+    sql = compiled(_OUTCOMES_BY_ID, connection.dialect)
+    result = connection.exec_driver_sql(sql, ([str(task_id) for task_id in task_ids],))
+    return {UUID(str(values[0])): tuple(values[1:]) for values in result}
 
 
 def inserted_now(

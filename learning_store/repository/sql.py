@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from learning_store.advice.estimator import Neighbour
 from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.config import LearningConfig
@@ -185,6 +186,22 @@ class SqlExecutionRepository(
         )
         with self._connection("count executions") as connection:
             return int(connection.execute(statement).scalar_one())
+
+    def similar_outcomes(
+        self,
+        embedding: Any,
+        *,
+        repo: str | None,
+        limit: int,
+        days_back: int,
+        now: datetime,
+    ) -> dict[str, builtins.list[Neighbour]]:
+        """Each tier's most similar past executions; on DuckDB without building records."""
+        if self.dialect != "duckdb":
+            return super().similar_outcomes(
+                embedding, repo=repo, limit=limit, days_back=days_back, now=now
+            )
+        return self._neighbours(embedding, repo, limit, days_back, now)
 
     def iter_chunks(
         self,

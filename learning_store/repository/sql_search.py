@@ -17,9 +17,15 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from learning_store.advice.estimator import Neighbour
 from learning_store.models import ExecutionRecord, SimilarExecution
 from learning_store.repository.base import ExecutionFilter
-from learning_store.repository.duckdb_vectors import exact_matches, micros, rows_by_id
+from learning_store.repository.duckdb_vectors import (
+    exact_matches,
+    micros,
+    outcomes_by_id,
+    rows_by_id,
+)
 from learning_store.repository.index_keeper import IndexStatus
 from learning_store.repository.pgvector_search import candidates as pgvector_candidates
 from learning_store.repository.pgvector_search import (
@@ -131,6 +137,20 @@ class SqlSearchMethods:
         per_tier: bool,
     ) -> dict[str, builtins.list[SimilarExecution]]:
         """DuckDB: candidates and their stored vectors from the index, then the winners' rows."""
+        ranked = self._ranked(connection, query, repo, since, limit, threshold, per_tier)
+        return self._winners(connection, ranked)
+
+    def _ranked(
+        self: SqlExecutionRepository,
+        connection: Connection,
+        query: Any,
+        repo: str | None,
+        since: datetime,
+        limit: int,
+        threshold: float,
+        per_tier: bool,
+    ) -> dict[str, builtins.list[tuple[UUID, float, Any]]]:
+        """DuckDB: (task_id, exact score, vector) of the best rows per group, from the index."""
         ranked: dict[str, builtins.list[tuple[UUID, float, Any]]] = {}
         with self._index.lock:
             index = self._index.current(connection)
@@ -141,7 +161,54 @@ class SqlSearchMethods:
                 vectors = index.vectors(positions)
                 if matches := _best(task_ids, vectors, query, limit, threshold):
                     ranked[tier or ""] = matches
-        return self._winners(connection, ranked)
+        return ranked
+
+    def _neighbours(
+        self: SqlExecutionRepository,
+        embedding: Any,
+        repo: str | None,
+        limit: int,
+        days_back: int,
+        now: datetime,
+    ) -> dict[str, builtins.list[Neighbour]]:
+        """DuckDB: each tier's most similar executions as advice reads them.
+
+        One narrow read of the winners' outcome columns; no record is built (routing
+        advice reads 100 neighbours a tier, and validating 300 records tripled its cost).
+        """
+        query = query_vector(embedding)
+        since = now - timedelta(days=days_back)
+        with self._connection("search similar executions") as connection:
+            ranked = self._ranked(connection, query, repo, since, limit, 0.0, True)
+            winners = builtins.list({key for found in ranked.values() for key, _, _ in found})
+            outcomes = outcomes_by_id(connection, winners)
+        found = {}
+        for tier, matches in ranked.items():
+            neighbours = []
+            for task_id, score, _ in matches:
+                if task_id not in outcomes:  # deleted by another connection meanwhile
+                    continue
+                moment, _, task_type, success, cost, duration, quality, complexity = outcomes[
+                    task_id
+                ]
+                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                neighbours.append(
+                    Neighbour(
+                        tier=tier,
+                        similarity=score,
+                        age_days=max((now - moment).total_seconds(), 0.0) / 86_400,
+                        success=bool(success),
+                        cost=float(cost),
+                        duration=float(duration),
+                        quality=None if quality is None else float(quality),
+                        complexity=float(complexity),
+                        task_type=task_type,
+                        task_id=task_id,
+                    )
+                )
+            if neighbours:
+                found[tier] = neighbours
+        return found
 
     def _winners(
         self: SqlExecutionRepository,
