@@ -23,7 +23,7 @@ from learning_store.vector_index.rows import IndexedRows, RowBatch
 MIN_ANN_ROWS = 20_000
 """Rows below which an ANN index does not pay: an exact scan of 20,000 vectors takes ~1.5 ms."""
 CANDIDATES = 40
-"""Candidates per 10 results asked for, handed to exact rescoring."""
+"""Candidates handed to exact rescoring for a search of up to 10 results."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,10 @@ class VectorIndex:
         """Positions of rows that may be among the best `limit` for this unit query.
 
         Every pending row that could be is included; from the ANN index, its best
-        `CANDIDATES` per 10 asked for, which exact rescoring then ranks.
+        `CANDIDATES` for up to 10 asked for, and twice the limit beyond that (advice asks
+        for 100 a tier), which exact rescoring then ranks.
         """
-        wanted = max(limit, CANDIDATES * -(-limit // 10))
+        wanted = max(CANDIDATES, 2 * limit)
         found = []
         if self.ann_rows:
             assert self.clusters is not None
