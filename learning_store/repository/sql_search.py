@@ -9,6 +9,7 @@ PostgreSQL without pgvector, compare every candidate vector instead.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -157,7 +158,7 @@ class SqlSearchMethods:
             tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
             for tier in tiers:
                 positions = index.candidates(query, SearchFilter(repo, micros(since), tier), limit)
-                task_ids = [index.rows.task_id(int(row)) for row in positions]
+                task_ids = index.rows.task_ids(positions)
                 vectors = index.vectors(positions)
                 if matches := _best(task_ids, vectors, query, limit, threshold):
                     ranked[tier or ""] = matches
@@ -319,7 +320,7 @@ class SqlSearchMethods:
 
 
 def _best(
-    task_ids: builtins.list[UUID], vectors: Any, query: Any, limit: int, threshold: float
+    task_ids: Sequence[UUID], vectors: Any, query: Any, limit: int, threshold: float
 ) -> builtins.list[tuple[UUID, float, Any]]:
     """(task_id, exact score, vector) of the best `limit` candidates, ranked by the shared rule."""
     if not task_ids:

@@ -61,6 +61,19 @@ class RowBatch:
         )
 
 
+class TaskIds(Sequence[UUID]):
+    """task_ids as raw 16-byte rows, turned into UUIDs on access (ranking reads few)."""
+
+    def __init__(self, raw: np.ndarray) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, row: int) -> UUID:  # type: ignore[override]
+        return UUID(bytes=self._raw[row].tobytes())
+
+
 class IndexedRows:
     """task_id, timestamp, repo code and tier code of every indexed row, by position."""
 
@@ -93,6 +106,10 @@ class IndexedRows:
     def task_id(self, position: int) -> UUID:
         """The task_id of the row at this position."""
         return UUID(bytes=self.ids[position].tobytes())
+
+    def task_ids(self, positions: np.ndarray) -> TaskIds:
+        """The task_ids at these positions, each made a UUID only when read."""
+        return TaskIds(self.ids[positions])
 
     def mask(
         self, start: int, stop: int, *, repo: str | None, since_us: int, tier: str | None
