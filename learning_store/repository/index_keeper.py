@@ -52,8 +52,6 @@ class IndexSettings:
     """Where the index is saved; None for an in-memory database (never saved)."""
     min_ann_rows: int = MIN_ANN_ROWS
     probes: int = PROBES
-    background: bool = True
-    """Move queued rows into the ANN index on a background thread (else on `build`)."""
 
 
 @dataclass(frozen=True)
@@ -208,9 +206,9 @@ class IndexKeeper:
     # The builder ----------------------------------------------------------------------
 
     def _wake(self) -> None:
-        """Have the builder look for work (started on first need, if running in background)."""
+        """Have the background builder look for work (started on first need)."""
         index = self._index
-        if index is None or not self.settings.background or self._closing:
+        if index is None or self._closing:
             return
         if index.pending_rows < index.min_ann_rows and index.clusters is None:
             return

@@ -103,13 +103,13 @@ class SqlSearchMethods:
         if limit <= 0:
             return {}
         since = datetime.now(UTC) - timedelta(days=days_back)
-        where = self._readable(ExecutionFilter(repo=repo, since=since))
         with self._connection("search similar executions") as connection:
             if not exact and self.dialect == "duckdb":
                 return self._indexed(connection, query, repo, since, limit, threshold, per_tier)
             if not exact and self._pgvector:
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
                 return self._rescored(proposed, query, limit, threshold)
+            where = self._readable(ExecutionFilter(repo=repo, since=since))
             group_of = (lambda tier: tier) if per_tier else (lambda _tier: "")
             if self.dialect == "duckdb":
                 ranked = exact_matches(connection, query, where, limit, threshold, group_of)
