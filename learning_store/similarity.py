@@ -58,10 +58,14 @@ def top_matches(
     eligible = rounded >= threshold
     candidates, rounded = candidates[eligible], rounded[eligible]
     if candidates.size > limit:  # keep everything tied with the limit-th best, then sort
-        kth = -np.partition(-rounded, limit - 1)[limit - 1]
-        candidates = candidates[rounded >= kth]
-    ranked = sorted(candidates.tolist(), key=lambda row: ranking_key(scores[row], task_ids[row]))
-    return [(row, float(scores[row])) for row in ranked[:limit]]
+        kept = rounded >= -np.partition(-rounded, limit - 1)[limit - 1]
+        candidates, rounded = candidates[kept], rounded[kept]
+    order = np.argsort(-rounded, kind="stable")
+    ranked, rounded = candidates[order], rounded[order]
+    if (rounded[1:] == rounded[:-1]).any():  # ties: the larger task_id first (rare, slower)
+        keys = [(-score, -task_ids[row].int) for row, score in zip(ranked, rounded, strict=True)]
+        ranked = ranked[sorted(range(len(keys)), key=keys.__getitem__)]
+    return [(row, float(scores[row])) for row in ranked[:limit].tolist()]
 
 
 def ranking_key(score: float, task_id: UUID) -> tuple[float, int]:
