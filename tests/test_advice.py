@@ -107,6 +107,12 @@ def test_one_example_never_reads_as_certainty(store: ExecutionRepository) -> Non
 
 def test_every_backend_gives_the_fakes_numbers(store: ExecutionRepository) -> None:
     rows = world_rows(per_tier=15)
+    for n, values in enumerate(rows):  # outcomes that differ, so each one must be read right
+        values["quality_score"] = None if n % 4 == 0 else float(n % 90)
+        values["actual_cost"] = None if n % 3 == 0 else values["actual_cost"]
+        values["cost_estimate"] *= 1 + n % 5
+        values["duration_seconds"] = 1.5 + n % 13
+        values["complexity_score"] = n % 100
     reference = InMemoryExecutionRepository()
     reference.add_many(rows)
     store.add_many(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from factories import NOW, row, task_uuid, unit_vector
 
-from learning_store import LearningConfig, create_repository
+from learning_store import InMemoryExecutionRepository, LearningConfig, create_repository
+from learning_store.models import ExecutionRecord
 from learning_store.repository.duckdb_vectors import indexable_rows
 from learning_store.schema import executions
 from learning_store.vector_index import files
@@ -203,6 +205,60 @@ def test_the_saved_index_is_used_by_the_next_process_and_caught_up(
     store.delete([task_uuid(10)])  # a delete drops the saved copy too
     assert files.saved_stamp(tmp_path / "saved.db.vectors") is None
     assert store.find_similar(vectors[10], threshold=0.999) == []
+    store.close()
+
+
+def varied_outcomes(count: int) -> list[dict]:
+    """Rows whose outcomes differ: tiers, types, failures, unrated, estimate-only costs."""
+    vectors = clustered_rows(count, seed=5)
+    return [
+        row(
+            n,
+            embedding=vectors[n],
+            timestamp=NOW - timedelta(hours=n % 500, microseconds=n),
+            model_tier=("small", "medium", "large")[n % 3],
+            task_type=("fix", "docs")[n % 2],
+            success=n % 4 != 0,
+            quality_score=None if n % 5 == 0 else float(n % 100),
+            cost_estimate=n / 7000,
+            actual_cost=None if n % 3 == 1 else n / 9000,
+            duration_seconds=1 + n % 11,
+            complexity_score=n % 101,
+        )
+        for n in range(count)
+    ]
+
+
+def test_advice_reads_the_tables_outcomes_from_a_written_loaded_and_saved_index(
+    tmp_path: Path,
+) -> None:
+    """Neighbours' outcomes, kept by the index, equal the fake's after each way rows arrive."""
+    url = f"duckdb:///{tmp_path / 'advice.db'}"
+    rows = varied_outcomes(1500)
+    reference = InMemoryExecutionRepository()
+    reference.add_many(rows)
+    store = ann_store(url)
+    assert store.find_similar(rows[0]["embedding"]) == []  # the index is loaded: writes add
+    store.add_many([ExecutionRecord.model_validate(values) for values in rows[:300]])
+    store.add_many(rows[300:600])  # records and plain rows take different write paths
+    store.build_vector_index()
+    store.close()  # saved, then restored below
+    plain = create_repository(url)
+    plain.add_many(rows[600:])  # behind its back: caught up from the table
+    plain.close()
+    store = ann_store(url, ann_probes=65536)
+    for query in clustered_rows(5, seed=6):
+        wanted = {"repo": None, "limit": 100, "days_back": 90, "now": NOW}
+        ours = store.similar_outcomes(query, **wanted)
+        expected = reference.similar_outcomes(query, **wanted)
+        assert sorted(ours) == sorted(expected) == ["large", "medium", "small"]
+        for tier, neighbours in expected.items():
+            assert len(ours[tier]) == len(neighbours) == 100
+            for got, want in zip(ours[tier], neighbours, strict=True):
+                assert got.similarity == pytest.approx(want.similarity, abs=1e-6)
+                assert got.age_days == pytest.approx(want.age_days, rel=1e-12)
+                same = {"similarity": got.similarity, "age_days": got.age_days}
+                assert got == dataclasses.replace(want, **same)
     store.close()
 
 

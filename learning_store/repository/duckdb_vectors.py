@@ -7,12 +7,13 @@ driver, because a search runs these on every call and a load reads every stored 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -32,28 +33,27 @@ EXACT_BATCH_ROWS = 65_536
 
 _STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
 _NEWEST = sa.bindparam("newest", type_=sa.DateTime(timezone=True))
-_INDEXED = sa.select(
+_INDEXED_COLUMNS = (
     UUID_BYTES.label("task_id"),
     executions.c.timestamp,
     executions.c.repo,
     executions.c.model_tier,
+    executions.c.task_type,
+    executions.c.success,
+    sa.func.coalesce(executions.c.actual_cost, executions.c.cost_estimate).label("cost"),
+    executions.c.duration_seconds,
+    executions.c.quality_score,
+    executions.c.complexity_score,
     executions.c.embedding,
-).where(executions.c.embedding.is_not(None), readable("duckdb"))
+)
+"""What the index keeps of a row (see `RowBatch`), named as `row_batch_of_table` reads it."""
+_INDEXED = sa.select(*_INDEXED_COLUMNS).where(
+    executions.c.embedding.is_not(None), readable("duckdb")
+)
 _WITHOUT_VECTOR = [column for column in executions.c if column.name != "embedding"]
 _IN_IDS = executions.c.task_id.in_(
     sa.select(sa.func.unnest(sa.cast(sa.bindparam("task_ids"), sa.ARRAY(sa.Uuid()))))
 )
-_OUTCOMES_BY_ID = sa.select(
-    executions.c.task_id,
-    executions.c.timestamp,
-    executions.c.model_tier,
-    executions.c.task_type,
-    executions.c.success,
-    sa.func.coalesce(executions.c.actual_cost, executions.c.cost_estimate),
-    executions.c.duration_seconds,
-    executions.c.quality_score,
-    executions.c.complexity_score,
-).where(_IN_IDS)
 _ROWS_BY_ID = {
     True: (sa.select(executions).where(_IN_IDS), [c.name for c in executions.c]),
     False: (sa.select(*_WITHOUT_VECTOR).where(_IN_IDS), [c.name for c in _WITHOUT_VECTOR]),
@@ -100,19 +100,6 @@ def rows_by_id(
     return [dict(zip(names, values, strict=True)) for values in result]
 
 
-def outcomes_by_id(connection: Connection, task_ids: Sequence[UUID]) -> dict[UUID, tuple[Any, ...]]:
-    """What routing advice reads of these rows, without building a record per row.
-
-    Each value: (timestamp, tier, task type, success, cost, duration, quality, complexity).
-    """
-    if not task_ids:
-        return {}
-    sql = compiled(_OUTCOMES_BY_ID, connection.dialect)
-    raw: Any = connection.connection.driver_connection  # 300 rows: skip per-row wrappers
-    result = raw.execute(sql, [[str(task_id) for task_id in task_ids]]).fetchall()
-    return {_as_uuid(values[0]): tuple(values[1:]) for values in result}
-
-
 def inserted_now(
     connection: Connection, task_ids: Sequence[UUID], uploaded_at: datetime
 ) -> set[UUID]:
@@ -132,13 +119,7 @@ def exact_matches(
     group_of: Callable[[str], str],
 ) -> dict[str, list[tuple[UUID, float]]]:
     """Exact search over every row passing `where`, streamed as Arrow batches."""
-    statement = sa.select(
-        UUID_BYTES.label("task_id"),
-        executions.c.timestamp,
-        executions.c.repo,
-        executions.c.model_tier,
-        executions.c.embedding,
-    ).where(*where, executions.c.embedding.is_not(None))
+    statement = sa.select(*_INDEXED_COLUMNS).where(*where, executions.c.embedding.is_not(None))
     best: dict[str, StreamingTopK] = {}
     for batch in _arrow_batches(connection, statement):
         rows = row_batch_of_table(pa.Table.from_batches([batch]))
@@ -183,7 +164,29 @@ def row_batch_of_table(table: pa.Table) -> RowBatch:
         timestamps_us=times.to_numpy(),
         repos=table.column("repo").to_pylist(),
         tiers=table.column("model_tier").to_pylist(),
+        task_types=table.column("task_type").to_pylist(),
+        success=_numbers(table, "success", np.bool_),
+        cost=_numbers(table, "cost", np.float64),
+        duration=_numbers(table, "duration_seconds", np.float64),
+        quality=_numbers(table, "quality_score", np.float64),
+        complexity=_numbers(table, "complexity_score", np.float64),
     )
+
+
+def _numbers(table: pa.Table, name: str, dtype: Any) -> np.ndarray:
+    """A column as a numpy array; NULLs become NaN (only quality may be NULL).
+
+    "cost" is the actual cost, else the estimate: a column of that name when the index's
+    own query read the table, else worked out from a written batch's two cost columns.
+    """
+    if name == "cost" and name not in table.column_names:
+        column = pc.coalesce(table.column("actual_cost"), table.column("cost_estimate"))
+    else:
+        column = table.column(name)
+    column = column.combine_chunks()
+    if dtype is not np.bool_:
+        column = column.cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def row_batch_of_records(records: Sequence[ExecutionRecord]) -> RowBatch:
@@ -198,26 +201,47 @@ def row_batch_of_records(records: Sequence[ExecutionRecord]) -> RowBatch:
         timestamps_us=np.array([micros(r.timestamp) for r in with_vectors], dtype=np.int64),
         repos=[r.repo for r in with_vectors],
         tiers=[r.model_tier for r in with_vectors],
+        task_types=[r.task_type for r in with_vectors],
+        success=np.array([r.success for r in with_vectors], dtype=np.bool_),
+        cost=np.array([_cost(r) for r in with_vectors], dtype=np.float64),
+        duration=np.array([r.duration_seconds for r in with_vectors], dtype=np.float64),
+        quality=np.array([_or_nan(r.quality_score) for r in with_vectors], dtype=np.float64),
+        complexity=np.array([r.complexity_score for r in with_vectors], dtype=np.float64),
     )
 
 
+def _cost(record: ExecutionRecord) -> float:
+    return record.cost_estimate if record.actual_cost is None else record.actual_cost
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
 def micros(moment: datetime) -> int:
-    """Microseconds since the epoch (the index's timestamp unit)."""
-    return int(moment.astimezone(UTC).timestamp() * 1_000_000)
+    """Microseconds since the epoch (the index's timestamp unit), exactly."""
+    return (moment.astimezone(UTC) - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _empty_batch() -> RowBatch:
+    nothing = np.empty(0, dtype=np.float64)
     return RowBatch(
         ids=np.empty((0, 16), dtype=np.uint8),
         vectors=np.empty((0, EMBEDDING_DIMENSION), dtype=np.float32),
         timestamps_us=np.empty(0, dtype=np.int64),
         repos=[],
         tiers=[],
+        task_types=[],
+        success=np.empty(0, dtype=np.bool_),
+        cost=nothing,
+        duration=nothing,
+        quality=nothing,
+        complexity=nothing,
     )
-
-
-def _as_uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def _uuid(raw: np.ndarray) -> UUID:

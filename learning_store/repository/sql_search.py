@@ -9,6 +9,7 @@ PostgreSQL without pgvector, compare every candidate vector instead.
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,6 @@ from learning_store.repository.base import ExecutionFilter
 from learning_store.repository.duckdb_vectors import (
     exact_matches,
     micros,
-    outcomes_by_id,
     rows_by_id,
 )
 from learning_store.repository.index_keeper import IndexStatus
@@ -42,7 +42,7 @@ from learning_store.repository.postgres_similarity import (
 from learning_store.repository.sql_rows import records_from
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
-from learning_store.vector_index.index import SearchFilter
+from learning_store.vector_index.index import Ranked, SearchFilter
 
 PGVECTOR_MARGIN = 10
 """Candidates pgvector returns beyond `limit`, for ties at the cut and rows changed since."""
@@ -150,18 +150,16 @@ class SqlSearchMethods:
         limit: int,
         threshold: float,
         per_tier: bool,
-    ) -> dict[str, builtins.list[tuple[UUID, float, Any]]]:
-        """DuckDB: (task_id, exact score, vector) of the best rows per group, from the index."""
-        ranked: dict[str, builtins.list[tuple[UUID, float, Any]]] = {}
+    ) -> dict[str, Ranked]:
+        """DuckDB: the best rows of each group (tier, or "" for all), from the vector index."""
+        ranked = {}
         with self._index.lock:
             index = self._index.current(connection)
-            tiers = builtins.list(index.rows.tier_codes.label) if per_tier else [None]
+            tiers: builtins.list[str | None] = [*index.rows.tier_labels] if per_tier else [None]
             for tier in tiers:
-                positions = index.candidates(query, SearchFilter(repo, micros(since), tier), limit)
-                task_ids = index.rows.task_ids(positions)
-                vectors = index.vectors(positions)
-                if matches := _best(task_ids, vectors, query, limit, threshold):
-                    ranked[tier or ""] = matches
+                where = SearchFilter(repo, micros(since), tier)
+                if found := index.best(query, where, limit, threshold):
+                    ranked[tier or ""] = found
         return ranked
 
     def _neighbours(
@@ -174,61 +172,31 @@ class SqlSearchMethods:
     ) -> dict[str, builtins.list[Neighbour]]:
         """DuckDB: each tier's most similar executions as advice reads them.
 
-        One narrow read of the winners' outcome columns; no record is built (routing
-        advice reads 100 neighbours a tier, and validating 300 records tripled its cost).
+        The vector index keeps each row's outcome, so advice (100 neighbours a tier) reads
+        nothing from the table.
         """
         query = query_vector(embedding)
         since = now - timedelta(days=days_back)
         with self._connection("search similar executions") as connection:
             ranked = self._ranked(connection, query, repo, since, limit, 0.0, True)
-            winners = builtins.list({key for found in ranked.values() for key, _, _ in found})
-            outcomes = outcomes_by_id(connection, winners)
-        found = {}
-        for tier, matches in ranked.items():
-            neighbours = []
-            for task_id, score, _ in matches:
-                if task_id not in outcomes:  # deleted by another connection meanwhile
-                    continue
-                moment, _, task_type, success, cost, duration, quality, complexity = outcomes[
-                    task_id
-                ]
-                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-                neighbours.append(
-                    Neighbour(
-                        tier=tier,
-                        similarity=score,
-                        age_days=max((now - moment).total_seconds(), 0.0) / 86_400,
-                        success=bool(success),
-                        cost=float(cost),
-                        duration=float(duration),
-                        quality=None if quality is None else float(quality),
-                        complexity=float(complexity),
-                        task_type=task_type,
-                        task_id=task_id,
-                    )
-                )
-            if neighbours:
-                found[tier] = neighbours
-        return found
+        return {tier: _neighbours_of(tier, found, micros(now)) for tier, found in ranked.items()}
 
     def _winners(
-        self: SqlExecutionRepository,
-        connection: Connection,
-        ranked: dict[str, builtins.list[tuple[UUID, float, Any]]],
+        self: SqlExecutionRepository, connection: Connection, ranked: dict[str, Ranked]
     ) -> dict[str, builtins.list[SimilarExecution]]:
         """DuckDB: the winners' records in one read, with the vectors they were scored with.
 
         The embedding column is not read: it costs more than the other columns together.
         A row deleted by another connection since it was proposed is left out.
         """
-        wanted = builtins.list({key for matches in ranked.values() for key, _, _ in matches})
+        wanted = builtins.list({key for found in ranked.values() for key in found.task_ids})
         rows = rows_by_id(connection, wanted, with_vector=False)
         by_id = {row["task_id"]: row for row in rows}
         found = {}
-        for group, matches in ranked.items():
+        for group, best in ranked.items():
             chosen = [
                 SimilarExecution(records_from([{**by_id[key], "embedding": vector}])[0], score)
-                for key, score, vector in matches
+                for key, score, vector in zip(best.task_ids, best.scores, best.vectors, strict=True)
                 if key in by_id
             ]
             if chosen:
@@ -251,9 +219,12 @@ class SqlSearchMethods:
         """
         wanted = limit + PGVECTOR_MARGIN
         clauses = self._readable(ExecutionFilter(repo=repo, since=since))
-        groups = [(tier, [executions.c.model_tier == tier]) for tier in stored_tiers(connection)]
+        groups: builtins.list[tuple[str, builtins.list[sa.ColumnElement[bool]]]] = [("", [])]
+        if per_tier:
+            tiers = stored_tiers(connection)
+            groups = [(tier, [executions.c.model_tier == tier]) for tier in tiers]
         proposed = {}
-        for group, tier_clause in groups if per_tier else [("", [])]:
+        for group, tier_clause in groups:
             where = [*clauses, *tier_clause]
             found = pgvector_candidates(connection, query, where, wanted, self._pgvector_ef_search)
             if len(found) < wanted:  # the filters keep few rows (or the scan gave up): all
@@ -317,6 +288,39 @@ class SqlSearchMethods:
         with self._connection("load the vector index") as connection:
             self._index.current(connection)
         return self._index.finish()
+
+
+def _neighbours_of(tier: str, found: Ranked, now_us: int) -> builtins.list[Neighbour]:
+    """Advice's view of one tier's best rows, from the outcomes the index keeps."""
+    outcome = found.outcomes
+    ages = np.maximum(now_us - outcome.timestamps_us, 0) / 1_000_000 / 86_400
+    quality = outcome.quality.tolist()
+    return [
+        Neighbour(
+            tier=tier,
+            similarity=score,
+            age_days=age,
+            success=success,
+            cost=cost,
+            duration=duration,
+            quality=None if math.isnan(rated) else rated,
+            complexity=complexity,
+            task_type=task_type,
+            task_id=task_id,
+        )
+        for task_id, score, age, success, cost, duration, rated, complexity, task_type in zip(
+            found.task_ids,
+            found.scores,
+            ages.tolist(),
+            outcome.success.tolist(),
+            outcome.cost.tolist(),
+            outcome.duration.tolist(),
+            quality,
+            outcome.complexity.tolist(),
+            outcome.task_types,
+            strict=True,
+        )
+    ]
 
 
 def _best(

@@ -2,7 +2,7 @@
 
 A folder `<database file>.vectors` holds `vectors.f32`, the indexed rows' stored vectors
 in position order (appended as rows are indexed, see `ExactVectors`), and `saved/`: the
-ANN index (`clusters.faiss`), the rows' ids and filter columns (`rows.npz`) and
+ANN index (`clusters.faiss`), the rows' ids, filter and outcome columns (`rows.npz`) and
 `stamp.json`, the table's version stamp when the index held every row, which a new process
 compares with the table before trusting the files. A save writes a new `saved/` and swaps
 it in, so a crash leaves the old one or none, never a mix; `vectors.f32` is only ever
@@ -27,7 +27,7 @@ from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.index import VectorIndex
 from learning_store.vector_index.rows import IndexedRows
 
-FORMAT = 1
+FORMAT = 2
 """Bumped whenever the files change shape; other formats are rebuilt, never misread."""
 
 
@@ -68,10 +68,9 @@ class Snapshot:
             "newest_upload": None
             if stamp.newest_upload is None
             else stamp.newest_upload.isoformat(),
-            "repos": list(index.rows.repo_codes.label),
-            "tiers": list(index.rows.tier_codes.label),
         }
-        return cls(index.clusters, index.rows.snapshot(len(index)), meta)
+        columns, meta["labels"] = index.rows.snapshot(len(index))
+        return cls(index.clusters, columns, meta)
 
     def write(self, folder: Path) -> Path:
         """Write into a new folder inside `folder`; `install` then swaps it in."""
@@ -115,9 +114,7 @@ def load(folder: Path, *, probes: int, min_ann_rows: int) -> VectorIndex:
     saved = folder / "saved"
     meta = json.loads((saved / "stamp.json").read_text())
     with np.load(saved / "rows.npz") as columns:
-        rows = IndexedRows.restored(
-            {name: columns[name] for name in columns.files}, meta["repos"], meta["tiers"]
-        )
+        rows = IndexedRows.restored({name: columns[name] for name in columns.files}, meta["labels"])
     clusters = ClusterIndex.load(saved / "clusters.faiss")
     if len(clusters) != len(rows) or meta["rows"] != len(rows):
         raise ValueError(f"{folder}: the ANN index and the rows disagree")

@@ -10,15 +10,16 @@ stored vectors, so the index only has to find the right rows, never to score the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 import numpy as np
 
 from learning_store.models import EMBEDDING_DIMENSION
-from learning_store.similarity import ROUNDING_SLACK
+from learning_store.similarity import ROUNDING_SLACK, cosine_scores, top_matches
 from learning_store.vector_index.clusters import PROBES, TRAINING_PER_LIST, ClusterIndex, lists_for
 from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.pending import PendingVectors
-from learning_store.vector_index.rows import IndexedRows, RowBatch
+from learning_store.vector_index.rows import IndexedRows, Outcomes, RowBatch
 
 MIN_ANN_ROWS = 20_000
 """Rows below which an ANN index does not pay: an exact scan of 20,000 vectors takes ~1.5 ms."""
@@ -33,6 +34,16 @@ class SearchFilter:
     repo: str | None
     since_us: int
     tier: str | None = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A search's best rows, best first: task_ids, exact scores, stored vectors, outcomes."""
+
+    task_ids: list[UUID]
+    scores: list[float]
+    vectors: np.ndarray
+    outcomes: Outcomes
 
 
 class VectorIndex:
@@ -77,6 +88,28 @@ class VectorIndex:
         if len(batch):
             self.rows.append(batch)
             self._pending.append(batch.vectors)
+
+    def best(
+        self, query: np.ndarray, where: SearchFilter, limit: int, threshold: float
+    ) -> Ranked | None:
+        """The best `limit` rows for this unit query, ranked by their stored vectors.
+
+        Candidates come from `candidates`; scores are exact and ranked by the rule every
+        store shares (`top_matches`). None when no row passes the filters and threshold.
+        """
+        positions = self.candidates(query, where, limit)
+        vectors = self.vectors(positions)
+        task_ids = self.rows.task_ids(positions)
+        matches = top_matches(cosine_scores(vectors, query), task_ids, limit, threshold)
+        if not matches:
+            return None
+        rows = np.array([row for row, _ in matches], dtype=np.int64)
+        return Ranked(
+            task_ids=[task_ids[row] for row in rows.tolist()],
+            scores=[score for _, score in matches],
+            vectors=vectors[rows],
+            outcomes=self.rows.outcomes(positions[rows]),
+        )
 
     def candidates(self, query: np.ndarray, where: SearchFilter, limit: int) -> np.ndarray:
         """Positions of rows that may be among the best `limit` for this unit query.

@@ -1,15 +1,18 @@
-"""What the vector index keeps of each row besides its vector: id, time, repo and tier.
+"""What the vector index keeps of each row besides its vector: id, filters and outcome.
 
 Columns are numpy arrays that grow by appending, so a filter is a vectorised mask and a
-million rows cost ~30 bytes each: the 16 bytes of the task_id, the timestamp, and small
-integer codes for the repo and the model tier. A row's position here is its label in the
-graph, so no mapping sits between them.
+million rows cost ~65 bytes each: the 16 bytes of the task_id, the timestamp, small
+integer codes for the repo, the model tier and the task type, and how the execution went
+(success, cost, duration, quality, complexity), which routing advice reads for each
+neighbour without asking the database. A row's position here is its label in the ANN
+index, so no mapping sits between them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -17,9 +20,25 @@ import numpy as np
 NO_CODE = -1
 """The code of a label the index has never seen: it matches no row."""
 
+COLUMN_TYPES: dict[str, tuple[Any, tuple[int, ...]]] = {
+    "ids": (np.uint8, (16,)),
+    "timestamps": (np.int64, ()),
+    "repos": (np.int32, ()),
+    "tiers": (np.int16, ()),
+    "task_types": (np.int32, ()),
+    "success": (np.bool_, ()),
+    "cost": (np.float64, ()),
+    "duration": (np.float64, ()),
+    "quality": (np.float64, ()),
+    "complexity": (np.float64, ()),
+}
+"""Each kept column: its numpy type and the shape of one row's value."""
+LABELLED = ("repos", "tiers", "task_types")
+"""Columns kept as integer codes of text labels."""
+
 
 class Codes:
-    """Small integer codes for the labels of one column (repos, tiers)."""
+    """Small integer codes for the labels of one column (repos, tiers, task types)."""
 
     def __init__(self, labels: Sequence[str] = ()) -> None:
         self.label: list[str] = list(labels)
@@ -39,26 +58,47 @@ class Codes:
 
 @dataclass(frozen=True)
 class RowBatch:
-    """Rows to add to the index: raw task_id bytes (n x 16), vectors and filter columns."""
+    """Rows to add to the index: raw task_id bytes (n x 16), vectors, filters and outcomes.
+
+    `cost` is the actual cost, else the estimate; `quality` is NaN where none was given.
+    """
 
     ids: np.ndarray
     vectors: np.ndarray
     timestamps_us: np.ndarray
     repos: Sequence[str]
     tiers: Sequence[str]
+    task_types: Sequence[str]
+    success: np.ndarray
+    cost: np.ndarray
+    duration: np.ndarray
+    quality: np.ndarray
+    complexity: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self, rows: np.ndarray) -> RowBatch:
         """Only these rows (positions into this batch)."""
-        return RowBatch(
-            self.ids[rows],
-            self.vectors[rows],
-            self.timestamps_us[rows],
-            [self.repos[row] for row in rows],
-            [self.tiers[row] for row in rows],
-        )
+        chosen = {}
+        for field in fields(self):
+            column = getattr(self, field.name)
+            is_array = isinstance(column, np.ndarray)
+            chosen[field.name] = column[rows] if is_array else [column[row] for row in rows]
+        return RowBatch(**chosen)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """How the executions at some positions went, column by column (see `RowBatch`)."""
+
+    timestamps_us: np.ndarray
+    task_types: list[str]
+    success: np.ndarray
+    cost: np.ndarray
+    duration: np.ndarray
+    quality: np.ndarray
+    complexity: np.ndarray
 
 
 class TaskIds(Sequence[UUID]):
@@ -75,41 +115,58 @@ class TaskIds(Sequence[UUID]):
 
 
 class IndexedRows:
-    """task_id, timestamp, repo code and tier code of every indexed row, by position."""
+    """Every indexed row's task_id, filter columns and outcome, by position."""
 
     def __init__(self) -> None:
-        self.ids = np.empty((0, 16), dtype=np.uint8)
-        self.timestamps = np.empty(0, dtype=np.int64)
-        self.repos = np.empty(0, dtype=np.int32)
-        self.tiers = np.empty(0, dtype=np.int16)
-        self.repo_codes, self.tier_codes = Codes(), Codes()
+        self.columns = {
+            name: np.empty((0, *shape), dtype=dtype)
+            for name, (dtype, shape) in COLUMN_TYPES.items()
+        }
+        self.codes = {name: Codes() for name in LABELLED}
         self._size = 0
         self._oldest: int | None = None  # the smallest timestamp, so most masks skip time
 
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def tier_labels(self) -> list[str]:
+        """Every model tier the index has seen."""
+        return list(self.codes["tiers"].label)
+
     def append(self, batch: RowBatch) -> None:
         """Add rows at the next positions."""
         start, count = self._size, len(batch)
         self._reserve(start + count)
         end = start + count
-        self.ids[start:end] = batch.ids
-        self.timestamps[start:end] = batch.timestamps_us
-        self.repos[start:end] = self.repo_codes.of(batch.repos)
-        self.tiers[start:end] = self.tier_codes.of(batch.tiers)
+        values = {name: getattr(batch, name, None) for name in COLUMN_TYPES}
+        values["timestamps"] = batch.timestamps_us
+        for name in LABELLED:
+            values[name] = self.codes[name].of(values[name])
+        for name, column in self.columns.items():
+            column[start:end] = values[name]
         self._size = end
         if count:
             oldest = int(batch.timestamps_us.min())
             self._oldest = oldest if self._oldest is None else min(self._oldest, oldest)
 
-    def task_id(self, position: int) -> UUID:
-        """The task_id of the row at this position."""
-        return UUID(bytes=self.ids[position].tobytes())
-
     def task_ids(self, positions: np.ndarray) -> TaskIds:
         """The task_ids at these positions, each made a UUID only when read."""
-        return TaskIds(self.ids[positions])
+        return TaskIds(self.columns["ids"][positions])
+
+    def outcomes(self, positions: np.ndarray) -> Outcomes:
+        """How the executions at these positions went."""
+        column = self.columns
+        type_labels = self.codes["task_types"].label
+        return Outcomes(
+            timestamps_us=column["timestamps"][positions],
+            task_types=[type_labels[code] for code in column["task_types"][positions].tolist()],
+            success=column["success"][positions],
+            cost=column["cost"][positions],
+            duration=column["duration"][positions],
+            quality=column["quality"][positions],
+            complexity=column["complexity"][positions],
+        )
 
     def mask(
         self, start: int, stop: int, *, repo: str | None, since_us: int, tier: str | None
@@ -117,47 +174,45 @@ class IndexedRows:
         """Which of positions [start, stop) pass the filters; None when every one does."""
         keep: np.ndarray | None = None
         if self._oldest is not None and self._oldest < since_us:
-            keep = self.timestamps[start:stop] >= since_us
-        for column, codes, label in (
-            (self.repos, self.repo_codes, repo),
-            (self.tiers, self.tier_codes, tier),
-        ):
+            keep = self.columns["timestamps"][start:stop] >= since_us
+        for name, label in (("repos", repo), ("tiers", tier)):
             if label is not None:
-                matching = column[start:stop] == codes.code.get(label, NO_CODE)
+                code = self.codes[name].code.get(label, NO_CODE)
+                matching = self.columns[name][start:stop] == code
                 keep = matching if keep is None else keep & matching
         return keep
 
-    def snapshot(self, stop: int) -> dict[str, np.ndarray]:
-        """Copies of the first `stop` rows' columns, for saving."""
-        return {
-            "ids": self.ids[:stop].copy(),
-            "timestamps": self.timestamps[:stop].copy(),
-            "repos": self.repos[:stop].copy(),
-            "tiers": self.tiers[:stop].copy(),
-        }
+    def snapshot(self, stop: int) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+        """Copies of the first `stop` rows' columns and the labels of the codes, for saving."""
+        columns = {name: column[:stop].copy() for name, column in self.columns.items()}
+        return columns, {name: list(codes.label) for name, codes in self.codes.items()}
 
     @classmethod
     def restored(
-        cls, columns: dict[str, np.ndarray], repos: Sequence[str], tiers: Sequence[str]
+        cls, columns: dict[str, np.ndarray], labels: dict[str, Sequence[str]]
     ) -> IndexedRows:
-        """Rows as `snapshot` saved them, with the labels their codes stand for."""
+        """Rows as `snapshot` saved them.
+
+        Raises:
+            ValueError: a column is missing or its length differs from the others'.
+        """
         rows = cls()
-        rows.ids, rows.timestamps = columns["ids"], columns["timestamps"]
-        rows.repos, rows.tiers = columns["repos"], columns["tiers"]
-        rows.repo_codes, rows.tier_codes = Codes(repos), Codes(tiers)
-        rows._size = len(rows.ids)
-        rows._oldest = int(rows.timestamps.min()) if rows._size else None
+        sizes = {len(columns[name]) for name in COLUMN_TYPES if name in columns}
+        if set(columns) != set(COLUMN_TYPES) or len(sizes) != 1 or set(labels) != set(LABELLED):
+            raise ValueError("the saved rows lack a column or their lengths differ")
+        rows.columns = {name: columns[name] for name in COLUMN_TYPES}
+        rows.codes = {name: Codes(labels[name]) for name in LABELLED}
+        rows._size = sizes.pop()
+        timestamps = rows.columns["timestamps"]
+        rows._oldest = int(timestamps.min()) if rows._size else None
         return rows
 
     def _reserve(self, needed: int) -> None:
-        capacity = len(self.timestamps)
+        capacity = len(self.columns["timestamps"])
         if needed <= capacity:
             return
         capacity = max(needed + needed // 8, 2 * capacity, 1024)
-        self.ids = _grown(self.ids, capacity)
-        self.timestamps = _grown(self.timestamps, capacity)
-        self.repos = _grown(self.repos, capacity)
-        self.tiers = _grown(self.tiers, capacity)
+        self.columns = {name: _grown(column, capacity) for name, column in self.columns.items()}
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
