@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from factories import row
+from factories import row, unit_vector
 from pg_server import PostgresServer, find_bindir
 from typer.testing import CliRunner
 
 from learning_store import (
     DatabaseUnavailableError,
+    ExecutionRecord,
+    InMemoryExecutionRepository,
     LearningConfig,
     LearningStoreError,
     create_repository,
     migrations,
 )
+from learning_store.arrow_codec import records_to_arrow
 from learning_store.catalog import postgresql_differences
 from learning_store.cli import app
 from learning_store.engine import create_engine_for
@@ -49,6 +52,49 @@ def test_types_on_postgresql(database: str) -> None:
     assert (types["embedding"], types["metadata"]) == ("_float4", "jsonb")
     assert types["timestamp"] == types["uploaded_at"] == "timestamptz"
     assert types["task_id"] == "uuid" and len(types) == 27
+
+
+def test_bulk_writes_stream_through_copy_and_read_back_exactly(database: str, monkeypatch) -> None:
+    """Records, plain rows and Arrow each take binary COPY; nothing changes on the way."""
+    import learning_store.repository.sql_writes as writes
+
+    copies: list[int] = []
+    real_copy = writes.copy_new_rows
+    monkeypatch.setattr(
+        writes, "copy_new_rows", lambda c, rows: copies.append(1) or real_copy(c, rows)
+    )
+    rows = [
+        row(
+            n,
+            embedding=None if n % 3 == 0 else unit_vector(n),
+            metadata={"ü ✓": [n, 2**62, {"deep": None}], "text": 'tab\t "quote" \\ new\nline'},
+            quality_score=None if n % 4 == 0 else 12.25,
+            actual_cost=None if n % 5 == 0 else 0.5,
+            swarm_topology=None if n % 2 else "mesh",
+            error_type="timeout" if n % 6 == 0 else None,
+            error_message="it's \x01 odd" if n % 6 == 0 else None,
+            user_rating=n % 5 + 1,
+            solution_summary="naïve — ok",
+        )
+        for n in range(36)
+    ]
+    reference = InMemoryExecutionRepository()
+    reference.add_many(rows)
+    with create_repository(database, config=LearningConfig(batch_size=12)) as store:
+        records = [ExecutionRecord.model_validate(values) for values in rows[:12]]
+        assert store.add_many(records).stored == 12
+        assert store.add_many(rows[12:24]).stored == 12
+        arrow = records_to_arrow([ExecutionRecord.model_validate(v) for v in rows[20:36]])
+        result = store.add_arrow([arrow])
+        assert (result.stored, result.duplicates) == (12, 4)
+        assert len(copies) == 3
+        for values in rows:
+            stored = store.get(values["task_id"])
+            expected = reference.get(values["task_id"])
+            assert stored is not None and expected is not None
+            assert stored.model_dump(exclude={"uploaded_at"}) == expected.model_dump(
+                exclude={"uploaded_at"}
+            )
 
 
 def test_migrations_up_down_up_and_autogenerate_finds_no_difference(database: str) -> None:
@@ -80,7 +126,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {tests!r})
-    from factories import row
+    from factories import row, unit_vector
     from learning_store import create_repository
     first = int(sys.argv[1])
     repository = create_repository({url!r})
@@ -117,7 +163,7 @@ RANDOM_WRITER = textwrap.dedent(
     """
     import random, sys
     sys.path.insert(0, {tests!r})
-    from factories import row
+    from factories import row, unit_vector
     from learning_store import create_repository
     rng = random.Random(int(sys.argv[1]))
     repository = create_repository({url!r})

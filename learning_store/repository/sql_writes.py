@@ -1,8 +1,10 @@
 """The write path of `SqlExecutionRepository`: validated chunks into one transaction each.
 
 On DuckDB a chunk is written from an Arrow table (built from records, or validated as Arrow
-by `learning_store.bulk` with no record built); on PostgreSQL by Core `insert()` with
-`ON CONFLICT DO NOTHING`. A DuckDB file's write gate is claimed for the chunk's task_ids.
+by `learning_store.bulk` with no record built). On PostgreSQL a chunk of 8 rows or more is
+streamed by binary COPY (from its records, or straight from validated Arrow) and inserted
+with `ON CONFLICT DO NOTHING` (see `postgres_copy`); smaller ones take Core `insert()`.
+A DuckDB file's write gate is claimed for the chunk's task_ids.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from learning_store.repository.duckdb_vectors import (
     inserted_now,
     row_batch_of_records,
     row_batch_of_table,
+)
+from learning_store.repository.postgres_copy import (
+    COPY_THRESHOLD,
+    copy_new_rows,
+    row_of,
+    rows_of_table,
 )
 from learning_store.repository.sql_rows import row_values
 from learning_store.schema import executions
@@ -102,10 +110,10 @@ class SqlWriteMethods:
         )
 
     def _prepare(self: SqlExecutionRepository, chunk: Chunk) -> _Chunk:
-        """Stamp the upload time and, for DuckDB's Arrow path, have the Arrow table ready."""
+        """Stamp the upload time and have the Arrow table ready where the write takes one."""
         uploaded_at = datetime.now(UTC)
         arrow_sized = valid_count(chunk) >= ARROW_THRESHOLD
-        if isinstance(chunk, ValidBatch) and self.dialect == "duckdb" and arrow_sized:
+        if isinstance(chunk, ValidBatch) and arrow_sized:
             return _Chunk(None, uploaded_at, chunk.stamped(uploaded_at))
         records = records_of(chunk)
         arrow = None
@@ -139,12 +147,19 @@ class SqlWriteMethods:
         return batch.take(np.array([key in stored for key in ids], dtype=bool).nonzero()[0])
 
     def _write(self: SqlExecutionRepository, chunk: _Chunk) -> int:
-        if chunk.arrow is not None:
+        if chunk.arrow is not None and self.dialect == "duckdb":
             with self._engine.connect() as connection:
                 return insert_from_arrow(connection, chunk.arrow)
+        if chunk.arrow is not None:
+            with self._engine.begin() as connection:
+                return len(copy_new_rows(connection, rows_of_table(chunk.arrow)))
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
         assert chunk.records is not None
+        if len(chunk.records) >= COPY_THRESHOLD:
+            staged = (row_of(dict(record), chunk.uploaded_at) for record in chunk.records)
+            with self._engine.begin() as connection:
+                return len(copy_new_rows(connection, staged))
         ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
         rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
