@@ -21,11 +21,11 @@ def test_upgrade_check_current_history_downgrade(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'cli.db'}"
     upgraded = invoke("db", "upgrade", "--url", url)
     assert upgraded.exit_code == 0, upgraded.output
-    assert "<empty> -> 0004" in upgraded.output
+    assert "<empty> -> 0005" in upgraded.output
     assert invoke("db", "check", "--url", url).exit_code == 0
-    assert "at 0004 (head is 0004)" in invoke("db", "current", "--url", url).output
+    assert "at 0005 (head is 0005)" in invoke("db", "current", "--url", url).output
     history = invoke("db", "history").output
-    assert "0001" in history and "0004" in history
+    assert "0001" in history and "0005" in history
     assert invoke("db", "downgrade", "base", "--url", url).exit_code == 0
     failed = invoke("db", "check", "--url", url)
     assert failed.exit_code == 1

@@ -98,11 +98,13 @@ def test_reads_survive_rows_written_by_other_tools(store, store_url: str, tmp_pa
     store.add_many([row(n, embedding=unit_vector(n), solution_summary="fix") for n in range(6)])
     for number, changes, _ in FOREIGN:
         insert_with_plain_sql(store, number, **changes)
-    if store.dialect == "postgresql":  # REAL[] takes any length; FLOAT[384] refuses it
+    postgres_only = set()
+    if store.dialect == "postgresql":  # REAL[] takes any length and shape; FLOAT[384] refuses
         insert_with_plain_sql(store, 110, embedding=[0.5] * 768)
-    readable = {n for n, _, ok in FOREIGN if ok} | (
-        {110} if store.dialect == "postgresql" else set()
-    )
+        insert_with_plain_sql(store, 111, embedding=[0.5] * 383 + [None])
+        insert_with_plain_sql(store, 112, embedding=[[0.5] * 192, [0.5] * 192])
+        postgres_only = {110, 111, 112}
+    readable = {n for n, _, ok in FOREIGN if ok} | postgres_only
     invalid = {n for n, _, ok in FOREIGN if not ok}
 
     listed = {record.task_id for record in store.list(limit=100)}
@@ -110,7 +112,8 @@ def test_reads_survive_rows_written_by_other_tools(store, store_url: str, tmp_pa
     assert store.count() == 6 + len(readable)
     assert store.get(task_uuid(101)).error_type == "rate_limit"
     assert store.get(task_uuid(102)).task_description == ""
-    assert store.get(task_uuid(109)).embedding is None
+    for number in (109, *postgres_only):
+        assert store.get(task_uuid(number)).embedding is None
     assert all(store.get(task_uuid(n)) is None for n in invalid)
     streamed = [record.task_id for chunk in store.iter_chunks(chunk_size=4) for record in chunk]
     assert set(streamed) == listed

@@ -7,11 +7,15 @@ import logging
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from factories import row
+from factories import row, task_uuid
 
 from learning_store import create_repository, migrations
 from learning_store.catalog import schema_differences
-from learning_store.repository.pgvector_search import VECTOR_INDEX, VECTOR_SQL
+from learning_store.repository.pgvector_search import (
+    VECTOR_INDEX,
+    VECTOR_SQL,
+    vector_index_is_current,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -43,6 +47,33 @@ def test_the_migration_creates_the_index_and_round_trips(pgvector_server) -> Non
         migrations.upgrade(connection)
         connection.commit()
     assert has_index(store.engine)
+    store.close()
+
+
+def test_0005_rebuilds_the_0004_index_so_uncastable_arrays_are_accepted(pgvector_server) -> None:
+    """0004's index refused an array with a NULL element; 0005's indexes it as NULL."""
+    store = create_repository(pgvector_server.create_database("pgv_uncastable"))
+    store.add_many([row(n, embedding=clustered(1, n)[0]) for n in range(20)])
+    another_tool = sa.text(
+        "UPDATE executions SET embedding = array_fill(0.5::real, ARRAY[383]) || ARRAY[NULL::real]"
+        " WHERE task_id = :id"
+    )
+    with store.engine.connect() as connection:
+        migrations.downgrade(connection, "0004")
+        connection.commit()
+        assert not vector_index_is_current(connection)
+    refused = pytest.raises(sa.exc.DBAPIError, match="must not contain nulls")
+    with refused, store.engine.begin() as connection:
+        connection.execute(another_tool, {"id": task_uuid(7)})
+    with store.engine.connect() as connection:
+        migrations.upgrade(connection)
+        connection.commit()
+        assert vector_index_is_current(connection)
+    with store.engine.begin() as connection:
+        connection.execute(another_tool, {"id": task_uuid(7)})
+    assert store.get(task_uuid(7)).embedding is None
+    found = store.find_similar(clustered(1, 3)[0], threshold=-1, limit=30, days_back=365)
+    assert len(found) == 19 and found[0].record.task_id == task_uuid(3)
     store.close()
 
 

@@ -1,16 +1,16 @@
 """PostgreSQL's bulk write: binary COPY into a staging table, then one INSERT of the new rows.
 
 `INSERT ... VALUES` sends every embedding as 384 bound floats and stored ~1,200 rows/s;
-COPY streams rows in PostgreSQL's binary format (vectors packed by numpy) and a single
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING` keeps the store's rule that a repeated
-task_id is skipped, never overwritten. The staging table is a per-session temporary table
-emptied at every commit, so concurrent writers never see each other's rows.
+COPY streams rows in PostgreSQL's binary format (vectors packed by numpy, see
+`postgres_vectors`), and a single `INSERT ... SELECT ... ON CONFLICT DO NOTHING` keeps
+the store's rule that a repeated task_id is skipped, never overwritten. The staging table
+is a per-session temporary table emptied at every commit, so concurrent writers never see
+each other's rows.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,21 +20,19 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 from psycopg import sql as psycopg_sql
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateTable
 
 from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.repository.postgres_vectors import use_vector_adapters
 from learning_store.schema import Embedding, executions
 
 STAGING_TABLE = "learning_store_incoming"
 """The temporary table a COPY fills (one per session, emptied at commit)."""
 COPY_THRESHOLD = 8
 """Chunks of fewer rows take a plain INSERT: staging costs more than it saves on them."""
-REAL_OID, REAL_ARRAY_OID = 700, 1021
 
 _COLUMNS = [column.name for column in executions.columns]
 _staging = sa.Table(
@@ -70,20 +68,6 @@ def _type_name(column: sa.Column[Any]) -> str:
 _TYPES = [_type_name(column) for column in executions.columns]
 
 
-class _VectorDumper(Dumper):
-    """A float32 vector (numpy array or sequence) as PostgreSQL's binary `real[]`."""
-
-    format = Format.BINARY
-    oid = REAL_ARRAY_OID
-
-    def dump(self, obj: Any) -> bytes:
-        """Header (one dimension, no NULLs, element type real), then (length 4, value) pairs."""
-        vector = np.asarray(obj, dtype=np.float32).reshape(-1)
-        body = np.empty(len(vector), dtype=[("size", ">i4"), ("value", ">f4")])
-        body["size"], body["value"] = 4, vector
-        return struct.pack(">iiiii", 1, 0, REAL_OID, len(vector), 1) + body.tobytes()
-
-
 def copy_new_rows(connection: Connection, rows: Iterable[Sequence[Any]]) -> list[UUID]:
     """Stage these rows (values in the table's column order) and insert the new ones.
 
@@ -93,7 +77,7 @@ def copy_new_rows(connection: Connection, rows: Iterable[Sequence[Any]]) -> list
     raw: Any = connection.connection.driver_connection
     with raw.cursor() as cursor:
         cursor.execute(_CREATE_STAGING)
-        cursor.adapters.register_dumper(np.ndarray, _VectorDumper)
+        use_vector_adapters(cursor)
         with cursor.copy(_COPY) as copy:
             copy.set_types(_TYPES)
             for values in rows:

@@ -60,6 +60,7 @@ def _streamed(
         *clauses,
         executions.c.embedding.is_not(None),
         sa.func.cardinality(executions.c.embedding) == EMBEDDING_DIMENSION,
+        sa.func.array_ndims(executions.c.embedding) == 1,  # another tool's 2-D array: skip
     )
     best: dict[str, StreamingTopK] = {}
     streamed = connection.execution_options(

@@ -28,13 +28,14 @@ from learning_store.repository.duckdb_vectors import (
     rows_by_id,
 )
 from learning_store.repository.index_keeper import IndexStatus
-from learning_store.repository.pgvector_search import candidates as pgvector_candidates
 from learning_store.repository.pgvector_search import (
+    CandidateFilter,
     create_vector_index,
     has_vector_index,
     rows_with_vectors,
     stored_tiers,
 )
+from learning_store.repository.pgvector_search import candidates as pgvector_candidates
 from learning_store.repository.postgres_similarity import (
     streamed_matches,
     streamed_matches_per_tier,
@@ -218,19 +219,22 @@ class SqlSearchMethods:
         no oversampling, only a margin for rows tied at the cut.
         """
         wanted = limit + PGVECTOR_MARGIN
-        clauses = self._readable(ExecutionFilter(repo=repo, since=since))
-        groups: builtins.list[tuple[str, builtins.list[sa.ColumnElement[bool]]]] = [("", [])]
-        if per_tier:
-            tiers = stored_tiers(connection)
-            groups = [(tier, [executions.c.model_tier == tier]) for tier in tiers]
         proposed = {}
-        for group, tier_clause in groups:
-            where = [*clauses, *tier_clause]
-            found = pgvector_candidates(connection, query, where, wanted, self._pgvector_ef_search)
+        for tier in stored_tiers(connection) if per_tier else [None]:
+            found = pgvector_candidates(
+                connection,
+                query,
+                CandidateFilter(since, repo, tier),
+                wanted,
+                self._pgvector_ef_search,
+            )
             if len(found) < wanted:  # the filters keep few rows (or the scan gave up): all
-                exact = streamed_matches(connection, query, where, wanted, -2.0)
+                clauses = self._readable(ExecutionFilter(repo=repo, since=since))
+                if tier is not None:
+                    clauses.append(executions.c.model_tier == tier)
+                exact = streamed_matches(connection, query, clauses, wanted, -2.0)
                 found = rows_with_vectors(connection, [task_id for task_id, _ in exact])
-            proposed[group] = found
+            proposed[tier or ""] = found
         return proposed
 
     def _rescored(
