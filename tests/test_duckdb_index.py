@@ -17,6 +17,7 @@ from learning_store.models import ExecutionRecord
 from learning_store.repository.duckdb_vectors import indexable_rows
 from learning_store.schema import executions
 from learning_store.vector_index import files
+from learning_store.vector_index import index as index_module
 from learning_store.vector_index.pending import PendingVectors
 
 
@@ -275,8 +276,10 @@ def test_a_damaged_saved_index_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     store.close()
 
 
-def test_selective_filters_keep_their_recall(tmp_path: Path) -> None:
-    """A repo holding 2% of the rows: the scan widens until it finds that repo's best."""
+@pytest.mark.parametrize("exact_below", [index_module.EXACT_BELOW, 10])
+def test_selective_filters_keep_their_recall(tmp_path: Path, monkeypatch, exact_below) -> None:
+    """A repo holding 2% of the rows: scored exactly, or by a scan widened to find its best."""
+    monkeypatch.setattr(index_module, "EXACT_BELOW", exact_below)
     vectors = clustered_rows(5000)
     store = ann_store(f"duckdb:///{tmp_path / 'filtered.db'}")
     store.add_many(

