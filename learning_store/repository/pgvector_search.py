@@ -25,7 +25,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import UserDefinedType
 
 from learning_store.models import EMBEDDING_DIMENSION
-from learning_store.repository.postgres_vectors import use_vector_adapters
 from learning_store.repository.row_rules import readable
 from learning_store.schema import executions
 
@@ -165,6 +164,8 @@ def candidates(
     sql, defaults = _candidate_statement(where.repo is not None, where.tier is not None)
     values = {**defaults, "since": where.since, "repo": where.repo, "tier": where.tier}
     values.update(query=np.asarray(query, dtype=np.float32), count=count)
+    from learning_store.repository.postgres_vectors import use_vector_adapters  # psycopg
+
     raw: Any = connection.connection.driver_connection
     with raw.cursor(binary=True) as cursor:
         use_vector_adapters(cursor)

@@ -31,8 +31,6 @@ from learning_store.schema import Embedding, executions
 
 STAGING_TABLE = "learning_store_incoming"
 """The temporary table a COPY fills (one per session, emptied at commit)."""
-COPY_THRESHOLD = 8
-"""Chunks of fewer rows take a plain INSERT: staging costs more than it saves on them."""
 
 _COLUMNS = [column.name for column in executions.columns]
 _staging = sa.Table(

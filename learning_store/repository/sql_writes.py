@@ -41,12 +41,6 @@ from learning_store.repository.duckdb_vectors import (
     row_batch_of_records,
     row_batch_of_table,
 )
-from learning_store.repository.postgres_copy import (
-    COPY_THRESHOLD,
-    copy_new_rows,
-    row_of,
-    rows_of_table,
-)
 from learning_store.repository.sql_rows import row_values
 from learning_store.schema import executions
 from learning_store.vector_index.rows import RowBatch
@@ -54,6 +48,8 @@ from learning_store.vector_index.rows import RowBatch
 if TYPE_CHECKING:
     from learning_store.repository.sql import SqlExecutionRepository
 
+COPY_THRESHOLD = 8
+"""PostgreSQL chunks of fewer rows take a plain INSERT: staging costs more than it saves."""
 _INSERT_NEW = (
     postgresql.insert(executions)
     .on_conflict_do_nothing(index_elements=["task_id"])
@@ -146,20 +142,27 @@ class SqlWriteMethods:
             stored = inserted_now(connection, ids, chunk.uploaded_at)
         return batch.take(np.array([key in stored for key in ids], dtype=bool).nonzero()[0])
 
+    def _copy(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+        """PostgreSQL: store a chunk's new rows by binary COPY (see `postgres_copy`)."""
+        from learning_store.repository import postgres_copy  # psycopg: the postgres extra
+
+        if chunk.arrow is not None:
+            rows = postgres_copy.rows_of_table(chunk.arrow)
+        else:
+            assert chunk.records is not None
+            rows = (postgres_copy.row_of(dict(r), chunk.uploaded_at) for r in chunk.records)
+        with self._engine.begin() as connection:
+            return len(postgres_copy.copy_new_rows(connection, rows))
+
     def _write(self: SqlExecutionRepository, chunk: _Chunk) -> int:
         if chunk.arrow is not None and self.dialect == "duckdb":
             with self._engine.connect() as connection:
                 return insert_from_arrow(connection, chunk.arrow)
-        if chunk.arrow is not None:
-            with self._engine.begin() as connection:
-                return len(copy_new_rows(connection, rows_of_table(chunk.arrow)))
+        if chunk.arrow is not None or len(chunk.records or ()) >= COPY_THRESHOLD:
+            return self._copy(chunk)
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
         assert chunk.records is not None
-        if len(chunk.records) >= COPY_THRESHOLD:
-            staged = (row_of(dict(record), chunk.uploaded_at) for record in chunk.records)
-            with self._engine.begin() as connection:
-                return len(copy_new_rows(connection, staged))
         ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
         rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
