@@ -56,12 +56,12 @@ def test_types_on_postgresql(database: str) -> None:
 
 def test_bulk_writes_stream_through_copy_and_read_back_exactly(database: str, monkeypatch) -> None:
     """Records, plain rows and Arrow each take binary COPY; nothing changes on the way."""
-    import learning_store.repository.sql_writes as writes
+    import learning_store.repository.postgres_copy as copying
 
     copies: list[int] = []
-    real_copy = writes.copy_new_rows
+    real_copy = copying.copy_new_rows
     monkeypatch.setattr(
-        writes, "copy_new_rows", lambda c, rows: copies.append(1) or real_copy(c, rows)
+        copying, "copy_new_rows", lambda c, rows: copies.append(1) or real_copy(c, rows)
     )
     rows = [
         row(
