@@ -65,3 +65,4 @@ def test_scale_bench_reports_exact_recall_for_the_exact_search(tmp_path: Path) -
             assert 0 < item[f"{name}_p50_ms"] <= item[f"{name}_p95_ms"]
         assert item["first_search_fresh_process_s"] > 0
         assert item["build_rows_per_s"] > 0 and item["insert_with_index_rows_per_s"] > 0
+        assert item["catch_up_s"] >= 0
