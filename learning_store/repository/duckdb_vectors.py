@@ -264,15 +264,13 @@ def _uuid(raw: np.ndarray) -> UUID:
 
 
 def _arrow(connection: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> pa.Table:
-    raw: Any = connection.connection.driver_connection
     sql, values = _driver_call(statement, connection, params)
-    return raw.sql(sql, params=values).to_arrow_table()
+    return _driver(connection).sql(sql, params=values).to_arrow_table()
 
 
 def _arrow_batches(connection: Connection, statement: sa.Select[Any]) -> Iterator[pa.RecordBatch]:
-    raw: Any = connection.connection.driver_connection
     sql, values = _driver_call(statement, connection, {})
-    yield from raw.sql(sql, params=values).to_arrow_reader(EXACT_BATCH_ROWS)
+    yield from _driver(connection).sql(sql, params=values).to_arrow_reader(EXACT_BATCH_ROWS)
 
 
 def _driver_call(

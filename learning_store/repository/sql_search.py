@@ -106,7 +106,8 @@ class SqlSearchMethods:
         since = datetime.now(UTC) - timedelta(days=days_back)
         with self._connection("search similar executions") as connection:
             if not exact and self.dialect == "duckdb":
-                return self._indexed(connection, query, repo, since, limit, threshold, per_tier)
+                ranked = self._ranked(connection, query, repo, since, limit, threshold, per_tier)
+                return self._winners(connection, ranked)
             if not exact and self._pgvector:
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
                 return self._rescored(proposed, query, limit, threshold)
@@ -127,20 +128,6 @@ class SqlSearchMethods:
             ]
             for group, matches in ranked.items()
         }
-
-    def _indexed(
-        self: SqlExecutionRepository,
-        connection: Connection,
-        query: Any,
-        repo: str | None,
-        since: datetime,
-        limit: int,
-        threshold: float,
-        per_tier: bool,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """DuckDB: candidates and their stored vectors from the index, then the winners' rows."""
-        ranked = self._ranked(connection, query, repo, since, limit, threshold, per_tier)
-        return self._winners(connection, ranked)
 
     def _ranked(
         self: SqlExecutionRepository,
