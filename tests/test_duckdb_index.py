@@ -18,6 +18,7 @@ from learning_store.repository.duckdb_vectors import indexable_rows
 from learning_store.schema import executions
 from learning_store.vector_index import files
 from learning_store.vector_index import index as index_module
+from learning_store.vector_index import selection as selection_module
 from learning_store.vector_index.pending import PendingVectors
 
 
@@ -304,6 +305,47 @@ def test_selective_filters_keep_their_recall(tmp_path: Path, monkeypatch, exact_
         found = store.find_similar(query, repo="rare", limit=10, threshold=-1.0)
         exact = store.find_similar(query, repo="rare", limit=10, threshold=-1.0, exact=True)
         assert ids(found) == ids(exact)
+    store.close()
+
+
+def test_a_time_filter_never_returns_rows_older_than_its_floor(tmp_path: Path, monkeypatch) -> None:
+    """The cached bitmaps round the time floor down; the rows in between are dropped."""
+    monkeypatch.setattr(selection_module, "FLOOR_STEP_US", 10**16)  # ~300 years: every row
+    vectors = clustered_rows(1000)
+    store = ann_store(f"duckdb:///{tmp_path / 'floor.db'}")
+    old = NOW - timedelta(days=8)
+    store.add_many(
+        [row(n, embedding=vectors[n], timestamp=old if n % 2 else NOW) for n in range(1000)]
+    )
+    store.build_vector_index()
+    for query in clustered_rows(10, seed=2):
+        found = store.find_similar(query, days_back=7, limit=10, threshold=-1.0)
+        assert found and all(item.record.timestamp > old for item in found)
+    store.close()
+
+
+def test_a_filter_sees_the_rows_the_ann_index_took_in_after_its_last_search(
+    tmp_path: Path,
+) -> None:
+    """A filter's cached bitmap covers the indexed rows of its time; the index grows past it."""
+    vectors = clustered_rows(1001)
+    store = ann_store(f"duckdb:///{tmp_path / 'grown.db'}")
+    store.add_many(
+        [
+            row(n, embedding=vectors[n], repo="rare" if n % 50 == 0 else "common")
+            for n in range(1000)
+        ]
+    )
+    store.build_vector_index()
+    query = vectors[1000]
+    before = ids(store.find_similar(query, repo="rare", limit=3, threshold=-1.0))
+    assert task_uuid(1000) not in before
+    store.add(row(1000, embedding=query, repo="rare"))
+    status = store.build_vector_index()
+    assert status is not None and status.ann_rows == 1001 and status.pending_rows == 0
+    assert ids(store.find_similar(query, repo="rare", limit=3, threshold=-1.0))[0] == task_uuid(
+        1000
+    )
     store.close()
 
 

@@ -84,21 +84,25 @@ class ClusterIndex:
         """Append rows; their labels continue from the current size."""
         self._index.add(np.ascontiguousarray(unit_vectors, dtype=np.float32))
 
-    def search(self, query: np.ndarray, count: int, *, keep: np.ndarray | None) -> np.ndarray:
-        """Labels of up to `count` nearest rows among those `keep` marks (None: all rows)."""
+    def search(
+        self, query: np.ndarray, count: int, *, kept: tuple[np.ndarray, int] | None = None
+    ) -> np.ndarray:
+        """Labels of up to `count` nearest rows among those `kept` marks (None: all rows).
+
+        `kept` is a bitmap of the rows, least significant bit first, and how many it marks.
+        """
         faiss = _faiss()
         size = len(self)
         if size == 0 or count <= 0:
             return np.empty(0, dtype=np.int64)
         vector = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        if keep is None:
+        if kept is None:
             params = faiss.SearchParametersIVF(nprobe=min(self.probes, self.lists))
         else:
-            passing = int(np.count_nonzero(keep))
+            bits, passing = kept
             if passing == 0:
                 return np.empty(0, dtype=np.int64)
             probes = min(self.lists, math.ceil(self.probes * math.sqrt(size / passing)))
-            bits = np.packbits(keep, bitorder="little")
             chooser = faiss.IDSelectorBitmap(size, faiss.swig_ptr(bits))
             params = faiss.SearchParametersIVF(nprobe=probes, sel=chooser)
         _, labels = self._index.search(vector, count, params=params)

@@ -20,6 +20,7 @@ from learning_store.vector_index.clusters import PROBES, TRAINING_PER_LIST, Clus
 from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.pending import PendingVectors
 from learning_store.vector_index.rows import IndexedRows, Outcomes, RowBatch
+from learning_store.vector_index.selection import SearchFilter, Selections
 
 MIN_ANN_ROWS = 20_000
 """Rows below which an ANN index does not pay: an exact scan of 20,000 vectors takes ~1.5 ms."""
@@ -28,15 +29,6 @@ CANDIDATES = 40
 EXACT_BELOW = 2_048
 """When at most this many indexed rows pass a search's filters, all of them are scored
 exactly (~0.3 ms at a million rows) instead of asking the ANN index."""
-
-
-@dataclass(frozen=True)
-class SearchFilter:
-    """Which rows a search may return: a repo (None: any), a time floor, a tier (None: any)."""
-
-    repo: str | None
-    since_us: int
-    tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +63,7 @@ class VectorIndex:
         if clusters is not None:
             clusters.probes = probes
         self._pending = PendingVectors(dimension)
+        self._selections = Selections()
         self.dimension = dimension
 
     def __len__(self) -> int:
@@ -101,6 +94,9 @@ class VectorIndex:
         store shares (`top_matches`). None when no row passes the filters and threshold.
         """
         positions = self.candidates(query, where, limit)
+        # The cached bitmaps round the time floor down (see `selection`): drop the rows
+        # between that and the exact floor.
+        positions = positions[self.rows.columns["timestamps"][positions] >= where.since_us]
         vectors = self.vectors(positions)
         task_ids = self.rows.task_ids(positions)
         matches = top_matches(cosine_scores(vectors, query), task_ids, limit, threshold)
@@ -120,17 +116,20 @@ class VectorIndex:
         Every pending row that could be is included; from the ANN index, its best
         `CANDIDATES` for up to 10 asked for, and twice the limit beyond that (advice asks
         for 100 a tier), which exact rescoring then ranks; or, when the filters keep at
-        most `EXACT_BELOW` indexed rows, all of them.
+        most `EXACT_BELOW` indexed rows, all of them. Indexed rows up to a minute older
+        than `where.since_us` may be among them (see `selection`).
         """
         wanted = max(CANDIDATES, 2 * limit)
         found = []
         if self.ann_rows:
             assert self.clusters is not None
-            keep = self._mask(0, self.ann_rows, where)
-            if keep is not None and np.count_nonzero(keep) <= EXACT_BELOW:
-                found.append(np.flatnonzero(keep))  # few rows pass: every one is a candidate
+            kept = self._selections.of(self.rows, self.ann_rows, where, EXACT_BELOW)
+            if kept is None:
+                found.append(self.clusters.search(query, wanted))
+            elif kept.positions is not None:
+                found.append(kept.positions)  # few rows pass: every one is a candidate
             else:
-                found.append(self.clusters.search(query, wanted, keep=keep))
+                found.append(self.clusters.search(query, wanted, kept=(kept.bits, kept.passing)))
         if len(self._pending):
             found.append(self._pending_candidates(query, where, wanted))
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
