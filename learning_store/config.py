@@ -78,7 +78,7 @@ class LearningConfig(BaseSettings):
         description="DuckDB: ANN lists scanned per search; more finds more of the true best",
     )
     pgvector_ef_search: int = Field(
-        default=100,
+        default=200,
         ge=1,
         le=1000,
         description="PostgreSQL + pgvector: HNSW candidates per search; more is slower, surer",
