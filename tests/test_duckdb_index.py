@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -272,6 +273,31 @@ def test_building_the_index_also_checkpoints_the_write_ahead_log(tmp_path: Path)
     assert wal.exists() and wal.stat().st_size > 0
     store.build_vector_index()
     assert not wal.exists() or wal.stat().st_size == 0
+    store.close()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_building_the_index_reopens_a_file_and_keeps_an_in_memory_database(
+    tmp_path: Path, where: str
+) -> None:
+    """A file is reopened after the build (read faster so); an in-memory database must not be."""
+    url = f"duckdb:///{tmp_path / 'reopen.db'}" if where == "file" else "duckdb:///:memory:"
+    store = ann_store(url)
+    store.add_many([row(n, embedding=unit_vector(n)) for n in range(600)])
+    with store.engine.connect() as connection:
+        before = connection.connection.driver_connection
+    store.build_vector_index()
+    try:
+        before.execute("SELECT 1")
+    except duckdb.ConnectionException:  # closed: the pool opened the file again
+        reopened = True
+    else:
+        reopened = False
+    assert reopened == (where == "file")
+    assert store.count() == 600
+    assert ids(store.find_similar(unit_vector(7), threshold=0.99)) == [task_uuid(7)]
+    store.add(row(700, embedding=unit_vector(700)))
+    assert ids(store.find_similar(unit_vector(700), threshold=0.99)) == [task_uuid(700)]
     store.close()
 
 

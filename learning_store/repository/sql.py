@@ -100,6 +100,19 @@ class SqlExecutionRepository(
         if self.parallel_writes > 1:
             self._warm_pool()
 
+    def _reopen_file(self) -> None:
+        """DuckDB files: close the pooled connections so the next one reopens the file.
+
+        DuckDB keeps a file open while any connection to it is; if another store of this
+        process holds one, this changes nothing. In-memory databases are left alone (closing
+        their one connection would drop them).
+        """
+        if self._gate is None:
+            return
+        self._engine.dispose()
+        if self.parallel_writes > 1:
+            self._warm_pool()
+
     def _warm_pool(self) -> None:
         """Open the connections parallel writes use now, not inside the first batch."""
         with contextlib.ExitStack() as stack:
