@@ -314,18 +314,21 @@ def test_a_damaged_saved_index_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     store.close()
 
 
+def rare_repo_rows(vectors: np.ndarray) -> list[dict]:
+    """A row per vector; every 50th (2%) in repo "rare", the rest in "common"."""
+    return [
+        row(n, embedding=vector, repo="rare" if n % 50 == 0 else "common")
+        for n, vector in enumerate(vectors)
+    ]
+
+
 @pytest.mark.parametrize("exact_below", [index_module.EXACT_BELOW, 10])
 def test_selective_filters_keep_their_recall(tmp_path: Path, monkeypatch, exact_below) -> None:
     """A repo holding 2% of the rows: scored exactly, or by a scan widened to find its best."""
     monkeypatch.setattr(index_module, "EXACT_BELOW", exact_below)
     vectors = clustered_rows(5000)
     store = ann_store(f"duckdb:///{tmp_path / 'filtered.db'}")
-    store.add_many(
-        [
-            row(n, embedding=vectors[n], repo="rare" if n % 50 == 0 else "common")
-            for n in range(5000)
-        ]
-    )
+    store.add_many(rare_repo_rows(vectors[:5000]))
     store.build_vector_index()
     for query in clustered_rows(10, seed=2):
         found = store.find_similar(query, repo="rare", limit=10, threshold=-1.0)
@@ -356,12 +359,7 @@ def test_a_filter_sees_the_rows_the_ann_index_took_in_after_its_last_search(
     """A filter's cached bitmap covers the indexed rows of its time; the index grows past it."""
     vectors = clustered_rows(1001)
     store = ann_store(f"duckdb:///{tmp_path / 'grown.db'}")
-    store.add_many(
-        [
-            row(n, embedding=vectors[n], repo="rare" if n % 50 == 0 else "common")
-            for n in range(1000)
-        ]
-    )
+    store.add_many(rare_repo_rows(vectors[:1000]))
     store.build_vector_index()
     query = vectors[1000]
     before = ids(store.find_similar(query, repo="rare", limit=3, threshold=-1.0))
