@@ -35,35 +35,55 @@ class WriteGate:
 
     @contextmanager
     def claim(self, task_ids: Collection[bytes]) -> Iterator[None]:
-        """Hold these task_ids (16 bytes each) for the block; wait while any is held."""
-        with self._changed:
-            while self._exclusive or not self._claimed.isdisjoint(task_ids):
-                self._changed.wait()
-            self._claimed.update(task_ids)
-            self._active += 1
+        """Hold these task_ids (16 bytes each) for the block; wait while any is held.
+
+        Whatever ends the block or the wait (an error, a KeyboardInterrupt while waiting),
+        the gate is left as it was found.
+        """
+        claimed = False
         try:
+            with self._changed:
+                while self._exclusive or not self._claimed.isdisjoint(task_ids):
+                    self._changed.wait()
+                self._claimed.update(task_ids)
+                self._active += 1
+                claimed = True
             yield
         finally:
-            with self._changed:
-                self._claimed.difference_update(task_ids)
-                self._active -= 1
-                self._changed.notify_all()
+            if claimed:
+                with self._changed:
+                    self._claimed.difference_update(task_ids)
+                    self._active -= 1
+                    self._changed.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the whole file: waits for writers in flight and keeps new ones out."""
-        with self._changed:
-            while self._exclusive:
-                self._changed.wait()
-            self._exclusive = True
-            while self._active:
-                self._changed.wait()
+        """Hold the whole file: waits for writers in flight and keeps new ones out.
+
+        The gate is released however the block or the wait ends, interrupts included:
+        a Ctrl-C while waiting for writers in flight must not leave every later writer
+        blocked.
+        """
+        taken = False
         try:
+            with self._changed:
+                while self._exclusive:
+                    self._changed.wait()
+                self._exclusive = taken = True
+                while self._active:
+                    self._changed.wait()
             yield
         finally:
-            with self._changed:
-                self._exclusive = False
-                self._changed.notify_all()
+            if taken:
+                with self._changed:
+                    self._exclusive = False
+                    self._changed.notify_all()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a write holds the gate now (its commit may not be applied everywhere yet)."""
+        with self._changed:
+            return self._exclusive or self._active > 0
 
 
 _gates: weakref.WeakValueDictionary[str, WriteGate] = weakref.WeakValueDictionary()
