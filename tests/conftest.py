@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pg_server import PostgresServer, find_bindir, find_pgvector_bindir
+from requirements import skip_unless_required
 
 from learning_store import ExecutionRepository, create_repository
 
@@ -29,9 +30,7 @@ _database_numbers = itertools.count()
 def _server_or_skip(bindir: Path | None, reason: str) -> PostgresServer:
     """Start a server from these binaries; without them skip, or fail where that is forbidden."""
     if bindir is None:
-        if os.environ.get("LEARNING_STORE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason}, and LEARNING_STORE_REQUIRE_POSTGRES=1 forbids skipping")
-        pytest.skip(reason)
+        skip_unless_required("POSTGRES", reason)
     return PostgresServer.start(bindir)
 
 

@@ -28,6 +28,7 @@ from original_db import (
 from original_db import (
     build_large_original as build_original_large,
 )
+from requirements import import_or_skip
 from typer.testing import CliRunner
 
 from learning_store import (
@@ -254,7 +255,7 @@ def _state(url: str) -> str:
 @pytest.mark.model
 async def test_adopted_with_the_real_model_is_searchable(request, tmp_path: Path) -> None:
     """The original's own 384-number vectors are kept; 768-number and missing ones recomputed."""
-    pytest.importorskip("sentence_transformers")
+    import_or_skip("sentence_transformers", "MODEL", "the 'embeddings' extra is not installed")
     from learning_store.embeddings import SentenceTransformerEmbedder
 
     model = SentenceTransformerEmbedder()

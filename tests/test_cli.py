@@ -48,7 +48,7 @@ def test_index_build_indexes_and_saves_next_to_the_database(
     result = invoke("index", "build", "--url", demo_url)
     assert result.exit_code == 0, result.output
     assert "indexed 400 of 400 vectors" in result.output and "saved: yes" in result.output
-    assert (tmp_path / "cli.db.vectors" / "saved" / "stamp.json").is_file()
+    assert (tmp_path / "cli.db.vectors" / "stamp.json").is_file()
     assert (
         invoke("similar", "fix the login flow", "--model", "hashing", "--url", demo_url).exit_code
         == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from factories import row, unit_vector
+from requirements import skip_unless_required
 from typer.testing import CliRunner
 
 from learning_store import (
@@ -40,7 +41,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mount_point.mkdir()
     if not _mount(mount_point, "size=3m"):
         mount_point.rmdir()
-        pytest.skip("this machine does not allow mounting a tmpfs (the simulated test still runs)")
+        skip_unless_required(
+            "TMPFS", "this machine does not allow mounting a tmpfs (the simulated test still runs)"
+        )
     try:
         yield mount_point
     finally:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from factories import row, unit_vector
 from pg_server import PostgresServer, find_bindir
+from requirements import skip_unless_required
 from typer.testing import CliRunner
 
 from learning_store import (
@@ -220,7 +221,7 @@ def test_concurrent_first_open_of_an_empty_database_migrates_once(database: str)
 def own_server():
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found")
+        skip_unless_required("POSTGRES", "PostgreSQL server binaries not found")
     server = PostgresServer.start(bindir)
     yield server
     server.destroy()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from factories import row
+from requirements import import_or_skip
 
 from learning_store import LearningDatabase, create_repository
 from learning_store.embeddings import CachingEmbedder, SentenceTransformerEmbedder
 
-if os.environ.get("LEARNING_STORE_REQUIRE_MODEL") != "1":
-    pytest.importorskip("sentence_transformers", reason="the 'embeddings' extra is not installed")
+import_or_skip("sentence_transformers", "MODEL", "the 'embeddings' extra is not installed")
 
 pytestmark = pytest.mark.model
 

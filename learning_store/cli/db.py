@@ -24,8 +24,10 @@ from learning_store.cli.common import (
     user_errors,
 )
 from learning_store.engine import create_engine_for, translated_errors
+from learning_store.repository.index_check import check_saved_index
 from learning_store.repository.row_rules import unreadable_rows
-from learning_store.urls import redact
+from learning_store.urls import duckdb_path, redact
+from learning_store.vector_index.files import folder_for
 
 app = typer.Typer(help="Migrate and check the database schema.", no_args_is_help=True)
 
@@ -99,6 +101,8 @@ def check(url: UrlOption = None) -> None:
         if differences:
             raise fail(f"{redact(target)} differs from the schema: " + "; ".join(differences))
         invalid, examples = unreadable_rows(connection)
+        path = duckdb_path(target)
+        index = None if path is None else check_saved_index(connection, folder_for(path))
     console.print(f"{redact(target)}: schema at {head} and matches learning_store.schema")
     if invalid:
         console.print(
@@ -108,6 +112,14 @@ def check(url: UrlOption = None) -> None:
         )
         for task_id, reason in examples:
             console.print(f"  {task_id}: {reason}", highlight=False, markup=False)
+    if index is not None:
+        console.print(index.verdict, highlight=False, markup=False)
+        if index.problems:
+            raise fail(
+                "the saved vector index does not match the table (another tool changed rows "
+                "with plain SQL): " + "; ".join(index.problems) + ". Rebuild it: "
+                f"learning-store index build --url {redact(target)}"
+            )
 
 
 @app.command()

@@ -15,10 +15,11 @@ app = typer.Typer(help="The similarity-search index (DuckDB's own, or pgvector's
 @app.command()
 @user_errors
 def build(url: UrlOption = None) -> None:
-    """Index every stored vector now and save the index (searches do it on their own).
+    """Index every stored vector now and save the index (stores keep it on their own).
 
-    DuckDB: the ANN index is built and saved next to the database file, so the next
-    process loads it in a second. PostgreSQL: pgvector and its HNSW index are installed
+    DuckDB: the index is rebuilt from every stored vector, trusting neither its saved copy
+    (run it when `db check` reports a stale index, after plain-SQL changes) and saved next
+    to the database file, so the next process loads it in a second. PostgreSQL: pgvector and its HNSW index are installed
     if the server offers the extension and the role may create it.
     Example: learning-store index build --url duckdb:///data/learning.db
     """
@@ -26,7 +27,7 @@ def build(url: UrlOption = None) -> None:
     store = create_repository(config.database_url, config=config)
     try:
         started = time.perf_counter()
-        status = store.build_vector_index()
+        status = store.build_vector_index(rebuild=True)
         seconds = time.perf_counter() - started
         if status is None:
             has_index = store.has_vector_index()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -163,3 +165,22 @@ def write_in_chunks(
                     future.cancel()
             raise
     return BatchResult(stored, duplicates, rejected)
+
+
+_last_upload = datetime.min.replace(tzinfo=UTC)
+_upload_lock = threading.Lock()
+
+
+def upload_time() -> datetime:
+    """Now, as the upload time of one write: every write of this process gets its own.
+
+    Two writes never share an upload time (a later one is moved a microsecond on), so the
+    rows a write stored are exactly those carrying its time.
+    """
+    global _last_upload
+    with _upload_lock:
+        now = datetime.now(UTC)
+        if now <= _last_upload:
+            now = _last_upload + timedelta(microseconds=1)
+        _last_upload = now
+        return now

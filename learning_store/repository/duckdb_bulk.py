@@ -16,8 +16,9 @@ host application in the same process).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -102,8 +103,16 @@ def stored_ids(connection: Connection, task_ids: list[UUID]) -> set[UUID]:
         return set(connection.exec_driver_sql(sql).scalars())
 
 
-def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
-    """Insert the records not stored yet, in one transaction; returns how many were written.
+def insert_from_arrow(
+    connection: Connection,
+    table: pa.Table,
+    stored_at: Callable[[Connection, datetime], set[bytes]],
+    uploaded_at: datetime,
+) -> tuple[int, set[bytes] | None]:
+    """Insert the records not stored yet, in one transaction.
+
+    Returns how many were written and, when that is not all of them, which: `stored_at`
+    reads the ids of the rows carrying this write's upload time, inside the transaction.
 
     `connection` must not be in a transaction: the Arrow table is registered outside it, so
     an attempt that loses a race with another connection (DuckDB reports the duplicate key
@@ -114,9 +123,11 @@ def insert_from_arrow(connection: Connection, table: pa.Table) -> int:
             statement = NEW_ROWS_ONLY if attempt == 0 else SKIP_CONFLICTS
             try:
                 with connection.begin():
-                    return connection.exec_driver_sql(
-                        compiled(statement, connection.dialect)
-                    ).rowcount
+                    sql = compiled(statement, connection.dialect)
+                    written = connection.exec_driver_sql(sql).rowcount
+                    if written == table.num_rows:
+                        return written, None
+                    return written, stored_at(connection, uploaded_at)
             except sa.exc.DBAPIError as exc:
                 if not is_write_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
                     raise

@@ -2,6 +2,11 @@
 
 Everything here goes through DuckDB's Arrow export or one precompiled statement on the
 driver, because a search runs these on every call and a load reads every stored vector.
+
+The table's version stamp is its row count, its newest upload, and a change generation kept
+in `learning_store_settings`, which every change the count and uploads cannot reveal
+(deletes, new embeddings) bumps in its own transaction. A saved or loaded index records
+the stamp it reflects; a different stamp means catch up or rebuild, never a stale answer.
 """
 
 from __future__ import annotations
@@ -16,23 +21,40 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
 from learning_store.repository.duckdb_bulk import compiled
 from learning_store.repository.duckdb_export import UUID_BYTES
 from learning_store.repository.row_rules import readable
-from learning_store.schema import executions
+from learning_store.schema import executions, store_settings
 from learning_store.similarity import StreamingTopK
+from learning_store.vector_index.files import TableStamp
 from learning_store.vector_index.rows import RowBatch
 from learning_store.vectors import stack
 
-Stamp = tuple[int, datetime | None]
-"""(row count, newest uploaded_at): changes whenever any connection writes or deletes."""
 EXACT_BATCH_ROWS = 65_536
 """Rows per Arrow batch when an exact search reads every candidate vector."""
+GENERATION_SETTING = "data_generation"
+"""The `learning_store_settings` row counting changes that a row count cannot reveal."""
 
-_STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at))
+_GENERATION = (
+    sa.select(store_settings.c.value)
+    .where(store_settings.c.name == GENERATION_SETTING)
+    .scalar_subquery()
+)
+_STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at), _GENERATION).select_from(
+    executions
+)
+_BUMP = (
+    postgresql.insert(store_settings)
+    .values(name=GENERATION_SETTING, value="1")
+    .on_conflict_do_update(
+        index_elements=["name"],
+        set_={"value": sa.cast(sa.cast(store_settings.c.value, sa.BigInteger) + 1, sa.String)},
+    )
+)
 _NEWEST = sa.bindparam("newest", type_=sa.DateTime(timezone=True))
 _INDEXED_COLUMNS = (
     UUID_BYTES.label("task_id"),
@@ -61,11 +83,18 @@ _ROWS_BY_ID = {
 }
 
 
-def table_stamp(connection: Connection) -> Stamp:
-    """The table's current version stamp."""
+def table_stamp(connection: Connection) -> TableStamp:
+    """The table's current version stamp (as this connection's transaction sees it)."""
     sql = compiled(_STAMP, connection.dialect)
-    ((count, newest),) = _driver(connection).execute(sql).fetchall()
-    return int(count), newest
+    ((count, newest, generation),) = (
+        _driver(connection).execute(sql, (GENERATION_SETTING,)).fetchall()
+    )
+    return TableStamp(int(count), newest, int(generation or 0))
+
+
+def bump_generation(connection: Connection) -> None:
+    """Count a change that the row count and uploads cannot reveal (in its transaction)."""
+    connection.execute(_BUMP)
 
 
 def rows_uploaded_after(connection: Connection, newest: datetime) -> int:
@@ -76,10 +105,24 @@ def rows_uploaded_after(connection: Connection, newest: datetime) -> int:
     return int(connection.execute(statement, {"newest": newest}).scalar_one())
 
 
-def indexable_rows(connection: Connection, newest: datetime | None = None) -> RowBatch:
-    """Every stored embedding (uploaded after `newest`, if given), read through Arrow."""
+def indexable_rows(connection: Connection, newest: datetime | None = None) -> Iterator[RowBatch]:
+    """Every stored embedding (uploaded after `newest`, if given), read through Arrow.
+
+    Streamed in batches, so a load of a million rows never holds two copies of them.
+    """
     statement = _INDEXED if newest is None else _INDEXED.where(executions.c.uploaded_at > _NEWEST)
-    table = _arrow(connection, statement, {} if newest is None else {"newest": newest})
+    params = {} if newest is None else {"newest": newest}
+    for batch in _arrow_batches(connection, statement, params):
+        yield row_batch_of_table(pa.Table.from_batches([batch]))
+
+
+def indexable_rows_of(connection: Connection, task_ids: Sequence[UUID]) -> RowBatch:
+    """What the index keeps of these rows (those with a usable embedding), read at once."""
+    if not task_ids:
+        return row_batch_of_table(pa.table({}))
+    table = connection_arrow(
+        connection, _INDEXED.where(_IN_IDS), {"task_ids": [str(key) for key in task_ids]}
+    )
     return row_batch_of_table(table)
 
 
@@ -106,14 +149,21 @@ def rows_by_id(
     return rows
 
 
-def inserted_now(
-    connection: Connection, task_ids: Sequence[UUID], uploaded_at: datetime
-) -> set[UUID]:
-    """Which of these task_ids a write stored: the ones carrying its upload time."""
-    statement = sa.select(executions.c.task_id).where(
-        executions.c.task_id.in_(task_ids), executions.c.uploaded_at == uploaded_at
-    )
-    return set(connection.execute(statement).scalars())
+_STORED_NOW = sa.select(UUID_BYTES).where(
+    executions.c.uploaded_at == sa.bindparam("uploaded_at", type_=sa.DateTime(timezone=True))
+)
+
+
+def stored_at(connection: Connection, uploaded_at: datetime) -> set[bytes]:
+    """task_ids (16 bytes each) of the rows uploaded at this moment: one write's new rows.
+
+    Every write of a process stamps a distinct upload time (see `batching.upload_time`).
+    """
+    table = connection_arrow(connection, _STORED_NOW, {"uploaded_at": uploaded_at})
+    column = table.column(0).combine_chunks()
+    if isinstance(column, pa.ExtensionArray):
+        column = column.storage
+    return set(column.cast(pa.binary(16)).to_pylist())
 
 
 def exact_matches(
@@ -127,7 +177,7 @@ def exact_matches(
     """Exact search over every row passing `where`, streamed as Arrow batches."""
     statement = sa.select(*_INDEXED_COLUMNS).where(*where, executions.c.embedding.is_not(None))
     best: dict[str, StreamingTopK] = {}
-    for batch in _arrow_batches(connection, statement):
+    for batch in _arrow_batches(connection, statement, {}):
         rows = row_batch_of_table(pa.Table.from_batches([batch]))
         groups = np.array([group_of(tier) for tier in rows.tiers], dtype=object)
         for group in set(groups.tolist()):
@@ -263,13 +313,18 @@ def _uuid(raw: np.ndarray) -> UUID:
     return UUID(bytes=raw.tobytes())
 
 
-def _arrow(connection: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> pa.Table:
+def connection_arrow(
+    connection: Connection, statement: sa.Select[Any], params: dict[str, Any]
+) -> pa.Table:
+    """A query's result as an Arrow table, straight from the DuckDB driver."""
     sql, values = _driver_call(statement, connection, params)
     return _driver(connection).sql(sql, params=values).to_arrow_table()
 
 
-def _arrow_batches(connection: Connection, statement: sa.Select[Any]) -> Iterator[pa.RecordBatch]:
-    sql, values = _driver_call(statement, connection, {})
+def _arrow_batches(
+    connection: Connection, statement: sa.Select[Any], params: dict[str, Any]
+) -> Iterator[pa.RecordBatch]:
+    sql, values = _driver_call(statement, connection, params)
     yield from _driver(connection).sql(sql, params=values).to_arrow_reader(EXACT_BATCH_ROWS)
 
 

@@ -9,9 +9,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self
 from uuid import UUID
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
@@ -29,12 +31,20 @@ from learning_store.models import (
 from learning_store.repository.base import ExecutionFilter
 from learning_store.repository.duckdb_bulk import stored_ids
 from learning_store.repository.duckdb_export import arrow_batches
-from learning_store.repository.index_keeper import IndexKeeper, IndexSettings
+from learning_store.repository.duckdb_vectors import bump_generation, micros, table_stamp
+from learning_store.repository.index_keeper import (
+    IndexKeeper,
+    IndexSettings,
+    StoreLink,
+    positions_before,
+    positions_of_ids,
+)
 from learning_store.repository.pgvector_search import (
     MISSING_WARNING,
     has_vector_index,
 )
 from learning_store.repository.row_rules import readable
+from learning_store.repository.shared_index import release_keeper, shared_keeper
 from learning_store.repository.sql_analytics import SqlAnalyticsMethods
 from learning_store.repository.sql_rows import clauses, records_from
 from learning_store.repository.sql_search import SqlSearchMethods
@@ -44,6 +54,7 @@ from learning_store.repository.write_gate import WriteGate, gate_for_file
 from learning_store.schema import executions
 from learning_store.urls import duckdb_path
 from learning_store.vector_index import files as index_files
+from learning_store.vector_index.files import TableStamp
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +93,39 @@ class SqlExecutionRepository(
         """Chunks of one batch written at once (each its own transaction)."""
         self._closed = False
         path = duckdb_path(self._engine.url) if self.dialect == "duckdb" else None
-        self._index = IndexKeeper(  # DuckDB only: loaded on the first search
-            IndexSettings(
-                folder=None if path is None else index_files.folder_for(path),
-                min_ann_rows=settings.ann_min_rows,
-                probes=settings.ann_probes,
-            )
-        )
         self._gate: WriteGate | None = None if path is None else gate_for_file(path)
         """DuckDB files only: keeps overlapping writers of this process from colliding."""
+        self._probes = settings.ann_probes
+        self._keeper: IndexKeeper | None = None
+        """DuckDB only: the vector index, shared by every store of this process on a file."""
+        self._link: StoreLink | None = None
         with self._exclusively(), self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
             self._pgvector = self.dialect == "postgresql" and has_vector_index(connection)
         if self.dialect == "postgresql" and not self._pgvector:
             log.warning(MISSING_WARNING)
         self._pgvector_ef_search = settings.pgvector_ef_search
+        if self.dialect == "duckdb":
+            self._attach_index(path, settings)
         if self.parallel_writes > 1:
             self._warm_pool()
+
+    def _attach_index(self, path: Path | None, settings: LearningConfig) -> None:
+        """Join the vector index of this DuckDB database (a file's is shared in-process)."""
+        if path is None:  # an in-memory database: its own index, its one connection's lock
+            lock = self._lock
+            assert lock is not None
+            self._link = StoreLink(self._engine.connect, lambda: lock, lambda: False, True)
+            self._keeper = IndexKeeper(IndexSettings(None, settings.ann_min_rows))
+            self._keeper.attach(self._link)
+        else:
+            gate = self._gate
+            assert gate is not None
+            self._link = StoreLink(self._engine.connect, gate.exclusive, lambda: gate.busy)
+            folder = index_files.folder_for(path)
+            self._keeper = shared_keeper(
+                path, IndexSettings(folder, settings.ann_min_rows), self._link
+            )
 
     def _reopen_file(self) -> None:
         """DuckDB files: close the pooled connections so the next one reopens the file.
@@ -134,10 +161,26 @@ class SqlExecutionRepository(
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""
         where = ExecutionFilter(until=cutoff)
-        with self._exclusively(), self._transaction("delete old executions") as connection:
-            self._index.forget()
-            statement = sa.delete(executions).where(*clauses(where))
-            return connection.execute(statement).rowcount
+        assert where.until is not None
+        selector = positions_before(micros(where.until))
+        with self._exclusively(), self._guard():
+            with self._transaction("delete old executions") as connection:
+                deleted = connection.execute(sa.delete(executions).where(*clauses(where))).rowcount
+                stamp = self._count_change(connection, deleted)
+            if stamp is not None and self._keeper is not None:
+                self._keeper.removed(selector, stamp)
+            return deleted
+
+    def _count_change(self, connection: Connection, changed: int) -> TableStamp | None:
+        """DuckDB: bump the change generation in this transaction; the table's stamp after.
+
+        Called holding the write gate exclusively, so no other write is in flight and the
+        stamp is exactly the one the change leaves.
+        """
+        if self._keeper is None or changed <= 0:
+            return None
+        bump_generation(connection)
+        return table_stamp(connection)
 
     # Reads ------------------------------------------------------------------------------
 
@@ -210,11 +253,13 @@ class SqlExecutionRepository(
         now: datetime,
     ) -> dict[str, builtins.list[Neighbour]]:
         """Each tier's most similar past executions; on DuckDB without building records."""
-        if self.dialect != "duckdb":
-            return super().similar_outcomes(
-                embedding, repo=repo, limit=limit, days_back=days_back, now=now
-            )
-        return self._neighbours(embedding, repo, limit, days_back, now)
+        if self.dialect == "duckdb":
+            found = self._neighbours(embedding, repo, limit, days_back, now)
+            if found is not None:
+                return found
+        return super().similar_outcomes(
+            embedding, repo=repo, limit=limit, days_back=days_back, now=now
+        )
 
     def iter_chunks(
         self,
@@ -253,23 +298,37 @@ class SqlExecutionRepository(
         """Delete these task_ids in one transaction; return how many existed."""
         keys = [UUID(str(key)) for key in task_ids]
         deleted = 0
-        with self._exclusively(), self._transaction("delete executions") as connection:
-            self._index.forget()
-            for start in range(0, len(keys), 1000):
-                statement = sa.delete(executions).where(
-                    executions.c.task_id.in_(keys[start : start + 1000])
-                )
-                deleted += connection.execute(statement).rowcount
+        raw = np.frombuffer(b"".join(key.bytes for key in keys), dtype=np.uint8).reshape(-1, 16)
+        with self._exclusively(), self._guard():
+            with self._transaction("delete executions") as connection:
+                for start in range(0, len(keys), 1000):
+                    statement = sa.delete(executions).where(
+                        executions.c.task_id.in_(keys[start : start + 1000])
+                    )
+                    deleted += connection.execute(statement).rowcount
+                stamp = self._count_change(connection, deleted)
+            if stamp is not None and self._keeper is not None:
+                self._keeper.removed(positions_of_ids(raw), stamp)
         return deleted
 
     # Lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Dispose of the engine's connections (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self._index.close()
-            self._engine.dispose()
+        """Dispose of the engine's connections (idempotent).
+
+        The last store of a DuckDB database in this process first finishes its vector
+        index and saves it next to the file, so the next process loads it.
+        """
+        if self._closed:
+            return
+        if self._keeper is not None and self._link is not None:
+            if self._gate is None:
+                self._keeper.detach(self._link)
+                self._keeper.close()
+            else:
+                release_keeper(self._keeper, self._link)
+        self._closed = True
+        self._engine.dispose()
 
     def __enter__(self) -> Self:
         return self

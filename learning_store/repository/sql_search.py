@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -26,8 +26,9 @@ from learning_store.repository.duckdb_vectors import (
     exact_matches,
     micros,
     rows_by_id,
+    table_stamp,
 )
-from learning_store.repository.index_keeper import IndexStatus
+from learning_store.repository.index_keeper import IndexStatus, Verdict
 from learning_store.repository.pgvector_search import (
     CandidateFilter,
     create_vector_index,
@@ -43,7 +44,10 @@ from learning_store.repository.postgres_similarity import (
 from learning_store.repository.sql_rows import records_from
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
-from learning_store.vector_index.index import Ranked, SearchFilter
+from learning_store.vector_index.index import Ranked, SearchFilter, VectorIndex
+
+Asked = TypeVar("Asked")
+Answer = TypeVar("Answer")
 
 PGVECTOR_MARGIN = 10
 """Candidates pgvector returns beyond `limit`, for ties at the cut and rows changed since."""
@@ -104,21 +108,28 @@ class SqlSearchMethods:
         if limit <= 0:
             return {}
         since = datetime.now(UTC) - timedelta(days=days_back)
+        if not exact and self.dialect == "duckdb":
+            where = SearchFilter(repo, micros(since))
+            found = self._from_index(
+                lambda index: _ranked(
+                    index, query, where, limit, threshold, per_tier, self._probes
+                ),
+                self._winners,
+            )
+            if found is not None:
+                return found
         with self._connection("search similar executions") as connection:
-            if not exact and self.dialect == "duckdb":
-                ranked = self._ranked(connection, query, repo, since, limit, threshold, per_tier)
-                return self._winners(connection, ranked)
             if not exact and self._pgvector:
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
                 return self._rescored(proposed, query, limit, threshold)
-            where = self._readable(ExecutionFilter(repo=repo, since=since))
+            where_sql = self._readable(ExecutionFilter(repo=repo, since=since))
             group_of = (lambda tier: tier) if per_tier else (lambda _tier: "")
             if self.dialect == "duckdb":
-                ranked = exact_matches(connection, query, where, limit, threshold, group_of)
+                ranked = exact_matches(connection, query, where_sql, limit, threshold, group_of)
             elif per_tier:
-                ranked = streamed_matches_per_tier(connection, query, where, limit, threshold)
+                ranked = streamed_matches_per_tier(connection, query, where_sql, limit, threshold)
             else:
-                ranked = {"": streamed_matches(connection, query, where, limit, threshold)}
+                ranked = {"": streamed_matches(connection, query, where_sql, limit, threshold)}
             chosen = [task_id for matches in ranked.values() for task_id, _ in matches]
             records = {record.task_id: record for record in self._rows_of(connection, chosen)}
         # A row deleted by another connection between the search and the read is left out.
@@ -129,26 +140,34 @@ class SqlSearchMethods:
             for group, matches in ranked.items()
         }
 
-    def _ranked(
+    def _from_index(
         self: SqlExecutionRepository,
-        connection: Connection,
-        query: Any,
-        repo: str | None,
-        since: datetime,
-        limit: int,
-        threshold: float,
-        per_tier: bool,
-    ) -> dict[str, Ranked]:
-        """DuckDB: the best rows of each group (tier, or "" for all), from the vector index."""
-        ranked = {}
-        with self._index.lock:
-            index = self._index.current(connection)
-            tiers: builtins.list[str | None] = [*index.rows.tier_labels] if per_tier else [None]
-            for tier in tiers:
-                where = SearchFilter(repo, micros(since), tier)
-                if found := index.best(query, where, limit, threshold):
-                    ranked[tier or ""] = found
-        return ranked
+        ask: Callable[[VectorIndex], Asked],
+        then: Callable[[Connection, Asked], Answer],
+    ) -> Answer | None:
+        """DuckDB: `ask` the vector index, then read what it found on the same connection.
+
+        The index is asked only when it matches the table as this search's transaction
+        sees it (see `IndexKeeper.reading`); when it must be loaded or caught up first,
+        the connection goes back to the pool while the search waits. None: the index
+        could not be loaded, so the caller scans the table exactly.
+        """
+        keeper = self._keeper
+        assert keeper is not None
+        while True:
+            with self._connection("search similar executions") as connection:
+                seen = keeper.changes
+                stamp = table_stamp(connection)
+                with keeper.reading(stamp, seen) as index:
+                    if isinstance(index, Verdict):
+                        verdict = index
+                    else:
+                        asked, verdict = ask(index), None
+                if verdict is None:
+                    return then(connection, asked)
+                if verdict is Verdict.EXACT:
+                    return None
+            keeper.wait_ready()
 
     def _neighbours(
         self: SqlExecutionRepository,
@@ -157,16 +176,20 @@ class SqlSearchMethods:
         limit: int,
         days_back: int,
         now: datetime,
-    ) -> dict[str, builtins.list[Neighbour]]:
-        """DuckDB: each tier's most similar executions as advice reads them.
+    ) -> dict[str, builtins.list[Neighbour]] | None:
+        """DuckDB: each tier's most similar executions as advice reads them (None: no index).
 
         The vector index keeps each row's outcome, so advice (100 neighbours a tier) reads
         nothing from the table.
         """
         query = query_vector(embedding)
-        since = now - timedelta(days=days_back)
-        with self._connection("search similar executions") as connection:
-            ranked = self._ranked(connection, query, repo, since, limit, 0.0, True)
+        where = SearchFilter(repo, micros(now - timedelta(days=days_back)))
+        ranked = self._from_index(
+            lambda index: _ranked(index, query, where, limit, 0.0, True, self._probes),
+            lambda _connection, found: found,
+        )
+        if ranked is None:
+            return None
         return {tier: _neighbours_of(tier, found, micros(now)) for tier, found in ranked.items()}
 
     def _winners(
@@ -262,7 +285,9 @@ class SqlSearchMethods:
         """Whether searches ask an ANN index (DuckDB: always; PostgreSQL: with pgvector)."""
         return self.dialect == "duckdb" or self._pgvector
 
-    def build_vector_index(self: SqlExecutionRepository) -> IndexStatus | None:
+    def build_vector_index(
+        self: SqlExecutionRepository, *, rebuild: bool = False
+    ) -> IndexStatus | None:
         """DuckDB: load the vector index, index every row, save it, and say how it stands.
 
         It also checkpoints the database and reopens it: rows still in DuckDB's write-ahead
@@ -270,25 +295,45 @@ class SqlSearchMethods:
         slower than the file freshly opened (at a million rows each search's read of its
         winners took 1.85 ms instead of 1.25).
 
+        `rebuild=True` reads every vector from the table again, trusting neither the index
+        in memory nor its saved files (after another tool changed rows with plain SQL).
+
         PostgreSQL: install pgvector and its HNSW index if the server allows (None).
 
         Searches build and grow the index in the background on their own; call this to
         have it ready (and saved for the next process) before the first search, or to time
         the build.
         """
-        if self.dialect != "duckdb":
+        if self._keeper is None:
             with self._transaction("create the pgvector index") as connection:
                 create_vector_index(connection)
             with self._connection("look for the pgvector index") as connection:
                 self._pgvector = has_vector_index(connection)
             return None
-        with self._connection("load the vector index") as connection:
-            self._index.current(connection)
-        status = self._index.finish()
+        status = self._keeper.finish(rebuild=rebuild)
         with self._connection("checkpoint the database") as connection:
             connection.exec_driver_sql("CHECKPOINT")
         self._reopen_file()
         return status
+
+
+def _ranked(
+    index: VectorIndex,
+    query: np.ndarray,
+    where: SearchFilter,
+    limit: int,
+    threshold: float,
+    per_tier: bool,
+    probes: int,
+) -> dict[str, Ranked]:
+    """The best rows of each group (tier, or "" for all) from the vector index."""
+    ranked = {}
+    tiers: builtins.list[str | None] = [*index.rows.tier_labels] if per_tier else [None]
+    for tier in tiers:
+        chosen = SearchFilter(where.repo, where.since_us, tier)
+        if found := index.best(query, chosen, limit, threshold, probes):
+            ranked[tier or ""] = found
+    return ranked
 
 
 def _neighbours_of(tier: str, found: Ranked, now_us: int) -> builtins.list[Neighbour]:

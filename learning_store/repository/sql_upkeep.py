@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import EMBEDDING_DIMENSION, embedding_text_of
 from learning_store.repository.duckdb_bulk import registered
+from learning_store.repository.duckdb_vectors import indexable_rows_of
 from learning_store.results import FeedbackResult
 from learning_store.schema import executions, store_settings
 
@@ -199,7 +200,17 @@ class SqlUpkeepMethods:
             return embedding_work(connection, missing_only=missing_only, after=after, limit=limit)
 
     def set_embeddings(self: SqlExecutionRepository, vectors: Mapping[UUID, Any]) -> int:
-        """Replace these rows' embeddings in one transaction; return how many rows exist."""
-        with self._claiming(vectors), self._transaction("store embeddings") as connection:
-            self._index.forget()
-            return set_embeddings(connection, vectors)
+        """Replace these rows' embeddings in one transaction; return how many rows exist.
+
+        On DuckDB the vector index then drops the old vectors and takes in the new ones.
+        """
+        keys = list(vectors)
+        raw = np.frombuffer(b"".join(key.bytes for key in keys), dtype=np.uint8).reshape(-1, 16)
+        with self._exclusively(), self._guard():
+            with self._transaction("store embeddings") as connection:
+                changed = set_embeddings(connection, vectors)
+                stamp = self._count_change(connection, changed)
+                rows = indexable_rows_of(connection, keys) if stamp is not None else None
+            if stamp is not None and rows is not None and self._keeper is not None:
+                self._keeper.replaced(raw, rows, stamp)
+            return changed

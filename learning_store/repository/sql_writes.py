@@ -4,7 +4,9 @@ On DuckDB a chunk is written from an Arrow table (built from records, or validat
 by `learning_store.bulk` with no record built). On PostgreSQL a chunk of 8 rows or more is
 streamed by binary COPY (from its records, or straight from validated Arrow) and inserted
 with `ON CONFLICT DO NOTHING` (see `postgres_copy`); smaller ones take Core `insert()`.
-A DuckDB file's write gate is claimed for the chunk's task_ids.
+A DuckDB file's write gate is claimed for the chunk's task_ids, and held until the vector
+index took in the rows the chunk stored (which the write found out inside its transaction,
+so the index never asks the pool for a connection).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -31,15 +33,16 @@ from learning_store.repository.batching import (
     arrow_chunks,
     records_of,
     to_record,
+    upload_time,
     valid_count,
     validated_chunks,
     write_in_chunks,
 )
 from learning_store.repository.duckdb_bulk import ARROW_THRESHOLD, insert_from_arrow
 from learning_store.repository.duckdb_vectors import (
-    inserted_now,
     row_batch_of_records,
     row_batch_of_table,
+    stored_at,
 )
 from learning_store.repository.sql_rows import row_values
 from learning_store.schema import executions
@@ -107,7 +110,7 @@ class SqlWriteMethods:
 
     def _prepare(self: SqlExecutionRepository, chunk: Chunk) -> _Chunk:
         """Stamp the upload time and have the Arrow table ready where the write takes one."""
-        uploaded_at = datetime.now(UTC)
+        uploaded_at = upload_time()
         arrow_sized = valid_count(chunk) >= ARROW_THRESHOLD
         if isinstance(chunk, ValidBatch) and arrow_sized:
             return _Chunk(None, uploaded_at, chunk.stamped(uploaded_at))
@@ -118,29 +121,18 @@ class SqlWriteMethods:
         return _Chunk(records, uploaded_at, arrow)
 
     def _insert_new(self: SqlExecutionRepository, chunk: _Chunk) -> int:
-        """Write a chunk's records not yet stored in one transaction; return how many."""
+        """Write a chunk's records not yet stored in one transaction; return how many.
+
+        On DuckDB the vector index takes in the stored rows before the gate is released.
+        """
         claimed = self._claiming(chunk.task_ids())
         with self._guard(), claimed, translated_errors(self._url, "store executions"):
-            written = self._write(chunk)
-            if self.dialect == "duckdb":
-                self._index.written(
-                    lambda: self._stored_rows(chunk, written), written, chunk.uploaded_at
+            written, new_ids = self._write(chunk)
+            if self._keeper is not None:
+                self._keeper.inserted(
+                    lambda: _stored_rows(chunk, new_ids), written, chunk.uploaded_at
                 )
         return written
-
-    def _stored_rows(self: SqlExecutionRepository, chunk: _Chunk, written: int) -> RowBatch:
-        """What the vector index needs of the rows a chunk's write stored (not its repeats)."""
-        if chunk.records is None:
-            assert chunk.arrow is not None
-            batch, rows = row_batch_of_table(chunk.arrow), chunk.arrow.num_rows
-        else:
-            batch, rows = row_batch_of_records(chunk.records), len(chunk.records)
-        if written == rows or len(batch) == 0:
-            return batch
-        ids = [UUID(bytes=raw.tobytes()) for raw in batch.ids]
-        with self._engine.connect() as connection:
-            stored = inserted_now(connection, ids, chunk.uploaded_at)
-        return batch.take(np.array([key in stored for key in ids], dtype=bool).nonzero()[0])
 
     def _copy(self: SqlExecutionRepository, chunk: _Chunk) -> int:
         """PostgreSQL: store a chunk's new rows by binary COPY (see `postgres_copy`)."""
@@ -154,16 +146,31 @@ class SqlWriteMethods:
         with self._engine.begin() as connection:
             return len(postgres_copy.copy_new_rows(connection, rows))
 
-    def _write(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+    def _write(self: SqlExecutionRepository, chunk: _Chunk) -> tuple[int, set[bytes] | None]:
+        """Store a chunk's new rows: how many, and (when not all) their ids, 16 bytes each."""
         if chunk.arrow is not None and self.dialect == "duckdb":
             with self._engine.connect() as connection:
-                return insert_from_arrow(connection, chunk.arrow)
+                return insert_from_arrow(connection, chunk.arrow, stored_at, chunk.uploaded_at)
         if chunk.arrow is not None or len(chunk.records or ()) >= COPY_THRESHOLD:
-            return self._copy(chunk)
+            return self._copy(chunk), None
         # Ascending task_id order: concurrent writers then take row locks in one order,
         # so overlapping batches on PostgreSQL wait for each other instead of deadlocking.
         assert chunk.records is not None
         ordered = sorted(chunk.records, key=lambda record: record.task_id.int)
         rows = [row_values(record, chunk.uploaded_at) for record in ordered]
         with self._engine.begin() as connection:
-            return len(connection.execute(_INSERT_NEW, rows).fetchall())
+            stored = [key.bytes for key in connection.execute(_INSERT_NEW, rows).scalars()]
+        return len(stored), None if len(stored) == len(rows) else set(stored)
+
+
+def _stored_rows(chunk: _Chunk, new_ids: set[bytes] | None) -> RowBatch:
+    """What the vector index keeps of the rows a chunk's write stored (not its repeats)."""
+    if chunk.records is None:
+        assert chunk.arrow is not None
+        batch = row_batch_of_table(chunk.arrow)
+    else:
+        batch = row_batch_of_records(chunk.records)
+    if new_ids is None or len(batch) == 0:
+        return batch
+    keep = [row for row, raw in enumerate(batch.ids) if raw.tobytes() in new_ids]
+    return batch.take(np.array(keep, dtype=np.int64))

@@ -1,42 +1,71 @@
 """The vector index on disk, next to the database, so a new process does not rebuild it.
 
-A folder `<database file>.vectors` holds `vectors.f32`, the indexed rows' stored vectors
-in position order (appended as rows are indexed, see `ExactVectors`), and `saved/`: the
-ANN index (`clusters.faiss`), the rows' ids, filter and outcome columns (`rows.npz`) and
-`stamp.json`, the table's version stamp when the index held every row, which a new process
-compares with the table before trusting the files. A save writes a new `saved/` and swaps
-it in, so a crash leaves the old one or none, never a mix; `vectors.f32` is only ever
-appended to, so the first rows a saved index names stay valid.
+A folder `<database file>.vectors` holds:
+
+- `vectors-<token>.f32`: every indexed row's stored vector in position order, appended as
+  rows are indexed (see `ExactVectors`); a rebuild starts a new file with a new token;
+- `snapshot-<token>/`: a saved index: the ANN index (`clusters.faiss`, absent while there
+  is none) and the rows' ids, filter and outcome columns (`rows.npz`);
+- `stamp.json`: which snapshot and vectors file make up the saved index, how many rows it
+  holds, the table's version stamp when it was saved (row count, newest upload, change
+  generation), and a checksum of every file (xxh3: ~25 GB/s, so checking the files of a
+  million rows at load costs a fraction of reading them).
+
+A save writes a new snapshot, fsyncs it, then replaces `stamp.json` in one atomic rename
+and fsyncs the folder, so a crash leaves the old saved index or the new one, never a mix.
+The vectors file is only appended to, so the rows a stamp names stay valid. A load checks
+every checksum and raises on any difference; the keeper then rebuilds from the table.
 """
 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
+import xxhash
 
+from learning_store.durability import fsync_path
+from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.vector_index.clusters import ClusterIndex
-from learning_store.vector_index.exact_vectors import ExactVectors
+from learning_store.vector_index.exact_vectors import DamagedFileError, ExactVectors
 from learning_store.vector_index.index import VectorIndex
 from learning_store.vector_index.rows import IndexedRows
 
-FORMAT = 2
+FORMAT = 3
 """Bumped whenever the files change shape; other formats are rebuilt, never misread."""
+STAMP = "stamp.json"
 
 
 @dataclass(frozen=True)
-class SavedStamp:
-    """What the table looked like when the index was saved: row count, newest upload."""
+class TableStamp:
+    """What the table looked like: row count, newest upload, change generation."""
 
-    table_rows: int
+    rows: int
     newest_upload: datetime | None
+    generation: int
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """What `stamp.json` says of the saved index (checked again, file by file, at load)."""
+
+    table: TableStamp
+    rows: int
+    ann_rows: int
+    trained_for: int
+    snapshot: str
+    vectors: str
+    checksums: dict[str, str]
+    labels: dict[str, list[str]]
 
 
 def folder_for(database: Path) -> Path:
@@ -44,95 +73,138 @@ def folder_for(database: Path) -> Path:
     return database.with_name(database.name + ".vectors")
 
 
+def new_vectors_file(folder: Path) -> Path:
+    """A fresh, unused vectors file name in `folder` (for an index built from scratch)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"vectors-{uuid.uuid4().hex[:12]}.f32"
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """An index's rows copied at one moment, to be written while searches go on.
+    """An index's rows copied at one moment, to be written while searches go on."""
 
-    The ANN index itself is written from the live object: whoever writes a snapshot must
-    keep rows from being added to it until the write is done.
-    """
-
-    clusters: ClusterIndex
+    clusters: np.ndarray | None
+    """The ANN index serialised (None while there is none)."""
     columns: dict[str, np.ndarray]
-    meta: dict[str, object]
+    state: SavedState
 
     @classmethod
-    def of(cls, index: VectorIndex, stamp: SavedStamp) -> Snapshot:
-        """Copy what to save of an index whose ANN part holds every row."""
-        assert index.clusters is not None and index.pending_rows == 0
-        index.exact.sync()
-        meta = {
-            "format": FORMAT,
-            "rows": len(index),
-            "table_rows": stamp.table_rows,
-            "newest_upload": None
-            if stamp.newest_upload is None
-            else stamp.newest_upload.isoformat(),
-        }
-        columns, meta["labels"] = index.rows.snapshot(len(index))
-        return cls(index.clusters, columns, meta)
+    def of(cls, index: VectorIndex, table: TableStamp) -> Snapshot:
+        """Copy what to save of an index (the caller keeps its rows from changing meanwhile).
 
-    def write(self, folder: Path) -> Path:
-        """Write into a new folder inside `folder`; `install` then swaps it in."""
-        fresh = folder / f"saved.new-{os.getpid()}"
-        shutil.rmtree(fresh, ignore_errors=True)
-        fresh.mkdir(parents=True)
-        self.clusters.save(fresh / "clusters.faiss")
-        np.savez(fresh / "rows.npz", **self.columns)
-        (fresh / "stamp.json").write_text(json.dumps(self.meta))
-        return fresh
+        Rows the ANN index does not hold yet are saved too; the next process scans them
+        exactly until its builder moves them in.
+        """
+        path = index.vectors.path
+        assert path is not None, "an in-memory index is never saved"
+        columns, labels = index.rows.snapshot(len(index))
+        state = SavedState(
+            table=table,
+            rows=len(index),
+            ann_rows=index.ann_rows,
+            trained_for=index.trained_for,
+            snapshot=f"snapshot-{uuid.uuid4().hex[:12]}",
+            vectors=path.name,
+            checksums={"vectors": index.vectors.checksum()},
+            labels=labels,
+        )
+        clusters = None if index.clusters is None else index.clusters.to_bytes()
+        return cls(clusters, columns, state)
 
-
-def install(fresh: Path, folder: Path) -> None:
-    """Put a written snapshot in place of the saved index (the old one is removed)."""
-    saved, retired = folder / "saved", folder / f"saved.old-{os.getpid()}"
-    if saved.exists():
-        saved.rename(retired)
-    fresh.rename(saved)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def saved_stamp(folder: Path) -> SavedStamp | None:
-    """The stamp of the saved index, or None when there is none this version can read."""
-    try:
-        meta = json.loads((folder / "saved" / "stamp.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if meta.get("format") != FORMAT:
-        return None
-    newest = meta["newest_upload"]
-    upload = None if newest is None else datetime.fromisoformat(newest)
-    return SavedStamp(int(meta["table_rows"]), upload)
+    def write(self, folder: Path) -> SavedState:
+        """Write the snapshot's files and make it the saved index (atomically)."""
+        target = folder / self.state.snapshot
+        target.mkdir(parents=True)
+        checksums = dict(self.state.checksums)
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.columns)
+        checksums["rows"] = _write_durably(target / "rows.npz", buffer.getbuffer())
+        if self.clusters is not None:
+            checksums["clusters"] = _write_durably(target / "clusters.faiss", self.clusters)
+        fsync_path(target)
+        state = SavedState(**{**self.state.__dict__, "checksums": checksums})
+        document = _stamp_document(state)
+        temporary = folder / f"{STAMP}.new-{os.getpid()}"
+        _write_durably(temporary, json.dumps(document).encode())
+        os.replace(temporary, folder / STAMP)
+        fsync_path(folder)
+        return state
 
 
-def load(folder: Path, *, probes: int, min_ann_rows: int) -> VectorIndex:
-    """The saved index (call `saved_stamp` first to know whether to trust it).
+def saved_state(folder: Path) -> SavedState | None:
+    """What the saved index says of itself, or None when there is none this version reads.
 
     Raises:
-        ValueError: the files disagree with each other (rebuild the index).
+        DamagedFileError: `stamp.json` exists but is damaged.
     """
-    saved = folder / "saved"
-    meta = json.loads((saved / "stamp.json").read_text())
-    with np.load(saved / "rows.npz") as columns:
-        rows = IndexedRows.restored({name: columns[name] for name in columns.files}, meta["labels"])
-    clusters = ClusterIndex.load(saved / "clusters.faiss")
-    if len(clusters) != len(rows) or meta["rows"] != len(rows):
-        raise ValueError(f"{folder}: the ANN index and the rows disagree")
-    exact = ExactVectors(vectors_file(folder), clusters.dimension, keep=len(rows))
-    return VectorIndex(rows, clusters, exact, probes=probes, min_ann_rows=min_ann_rows)
+    path = folder / STAMP
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        document = json.loads(raw)
+        if document.get("format") != FORMAT:
+            return None
+        body = {key: value for key, value in document.items() if key != "self"}
+        if document["self"] != _digest(json.dumps(body, sort_keys=True).encode()):
+            raise DamagedFileError(f"{path} does not match its own checksum")
+        table = document["table"]
+        newest = table["newest_upload"]
+        return SavedState(
+            table=TableStamp(
+                int(table["rows"]),
+                None if newest is None else datetime.fromisoformat(newest),
+                int(table["generation"]),
+            ),
+            rows=int(document["rows"]),
+            ann_rows=int(document["ann_rows"]),
+            trained_for=int(document["trained_for"]),
+            snapshot=str(document["snapshot"]),
+            vectors=str(document["vectors"]),
+            checksums={str(k): str(v) for k, v in document["checksums"].items()},
+            labels={str(k): [str(label) for label in v] for k, v in document["labels"].items()},
+        )
+    except DamagedFileError:
+        raise
+    except Exception as error:  # any shape of damage: the stamp cannot be trusted
+        raise DamagedFileError(f"{path} is damaged ({type(error).__name__}: {error})") from error
 
 
-def vectors_file(folder: Path) -> Path:
-    """The file of stored vectors an index in this folder rescores with."""
-    return folder / "vectors.f32"
+def load(folder: Path, state: SavedState, *, min_ann_rows: int) -> VectorIndex:
+    """The saved index `state` describes, every file checked against its checksum.
+
+    Raises:
+        DamagedFileError: a file is missing, damaged, or disagrees with the others.
+    """
+    snapshot = folder / state.snapshot
+    columns = _np_columns(_checked_bytes(snapshot / "rows.npz", state.checksums["rows"]))
+    rows = IndexedRows.restored(columns, state.labels)
+    clusters = None
+    if state.ann_rows:
+        data = _checked_bytes(snapshot / "clusters.faiss", state.checksums["clusters"])
+        clusters = ClusterIndex.from_bytes(np.frombuffer(data, dtype=np.uint8))
+    if len(rows) != state.rows or (clusters is not None and len(clusters) != state.ann_rows):
+        raise DamagedFileError(f"{snapshot}: the ANN index, the rows and the stamp disagree")
+    if clusters is not None and clusters.dimension != EMBEDDING_DIMENSION:
+        raise DamagedFileError(f"{snapshot}: the ANN index holds vectors of another length")
+    vectors = ExactVectors(
+        folder / state.vectors,
+        EMBEDDING_DIMENSION,
+        keep=state.rows,
+        checksum=state.checksums["vectors"],
+    )
+    index = VectorIndex(rows, clusters, vectors, min_ann_rows=min_ann_rows)
+    index.trained_for = state.trained_for
+    return index
 
 
 def claim(folder: Path) -> IO[bytes] | None:
-    """Lock this index folder for one store, or None when another store holds it.
+    """Lock this index folder for one process, or None when another process holds it.
 
-    Two stores on one database file (in one process or, read-only, in two) must not both
-    append to `vectors.f32`; the one without the claim keeps its copy in memory instead.
-    The lock is released when the returned file is closed.
+    Two processes on one database file (read-only) must not both append to its vectors
+    file; the one without the claim keeps its copy in memory instead. The lock is released
+    when the returned file is closed.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     handle = folder.with_name(folder.name + ".lock").open("ab")
@@ -144,6 +216,74 @@ def claim(folder: Path) -> IO[bytes] | None:
     return handle
 
 
-def remove(folder: Path) -> None:
-    """Delete the saved index (after a change its stamp could not reveal)."""
-    shutil.rmtree(folder, ignore_errors=True)
+def forget(folder: Path) -> None:
+    """Void the saved index: without its stamp no file of the folder is trusted."""
+    (folder / STAMP).unlink(missing_ok=True)
+
+
+def remove_unused(folder: Path, in_use: set[str]) -> None:
+    """Delete what neither the saved index nor `in_use` names (older snapshots and files)."""
+    try:
+        state = saved_state(folder)
+    except DamagedFileError:
+        state = None
+    named = set(in_use)
+    if state is not None:
+        named |= {state.snapshot, state.vectors}
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name in named or entry.name == STAMP:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _stamp_document(state: SavedState) -> dict[str, Any]:
+    newest = state.table.newest_upload
+    body = {
+        "format": FORMAT,
+        "table": {
+            "rows": state.table.rows,
+            "newest_upload": None if newest is None else newest.isoformat(),
+            "generation": state.table.generation,
+        },
+        "rows": state.rows,
+        "ann_rows": state.ann_rows,
+        "trained_for": state.trained_for,
+        "snapshot": state.snapshot,
+        "vectors": state.vectors,
+        "checksums": state.checksums,
+        "labels": state.labels,
+    }
+    return {**body, "self": _digest(json.dumps(body, sort_keys=True).encode())}
+
+
+def _digest(data: bytes | memoryview | np.ndarray) -> str:
+    return xxhash.xxh3_64_hexdigest(data)
+
+
+def _write_durably(path: Path, data: bytes | memoryview | np.ndarray) -> str:
+    """Write a file and fsync it; its checksum."""
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    return _digest(data)
+
+
+def _checked_bytes(path: Path, checksum: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as missing:
+        raise DamagedFileError(f"{path} is missing") from missing
+    if _digest(data) != checksum:
+        raise DamagedFileError(f"{path} does not hold what was saved")
+    return data
+
+
+def _np_columns(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}

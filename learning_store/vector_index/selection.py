@@ -48,8 +48,8 @@ class Selection:
 class Selections:
     """The bitmaps of the filters searched lately, for the first `stop` indexed rows.
 
-    Rows are only ever appended, so a bitmap stays right until the ANN index grows; the
-    cache is then emptied.
+    Rows are only ever appended, so a bitmap stays right until the ANN index grows or a
+    row is marked dead; the cache is then emptied.
     """
 
     def __init__(self, size: int = CACHED_SELECTIONS) -> None:
@@ -58,6 +58,10 @@ class Selections:
         self._cached: OrderedDict[tuple[str | None, str | None, int], Selection | None] = (
             OrderedDict()
         )
+
+    def clear(self) -> None:
+        """Forget every bitmap (rows were marked dead)."""
+        self._cached.clear()
 
     def of(self, rows: IndexedRows, stop: int, where: SearchFilter, few: int) -> Selection | None:
         """The rows among [0, stop) that `where` keeps; None when it keeps every one.
