@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from learning_store.advice import Evaluation
 from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
-from learning_store.results import TierRecommendation
-from learning_store.service import LearningDatabase
+
+if TYPE_CHECKING:
+    from learning_store.advice import Evaluation
+    from learning_store.results import TierRecommendation
 
 
 @user_errors
@@ -38,6 +39,8 @@ def recommend(
 
     Example: learning-store recommend "Speed up the slow orders query" --min-success 0.8
     """
+    from learning_store.service import LearningDatabase
+
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
 
@@ -96,6 +99,8 @@ def evaluate(
     Each execution's success on the tier it ran on is predicted from earlier executions
     only. Lower Brier score and log loss are better. Example: learning-store evaluate --days 30
     """
+    from learning_store.service import LearningDatabase
+
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
 

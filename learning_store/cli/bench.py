@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from learning_store.bench import TARGETS, BenchOptions, meets_target, run_benchmark
 from learning_store.cli.common import console, user_errors
 
 
@@ -59,6 +58,8 @@ def bench(
 
     Example: learning-store bench --json bench.json
     """
+    from learning_store.bench import TARGETS, BenchOptions, meets_target, run_benchmark
+
     if scale is not None:
         _scale(scale, postgres_url, not skip_model, json_file)
         return

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -113,13 +113,21 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (
-            LearningStoreError,
-            CommandError,
-            ValidationError,
-            FileNotFoundError,
-            ValueError,
-        ) as exc:
+        except Exception as exc:
+            if not _is_user_error(exc):
+                raise
             raise fail(str(exc).replace("\n", " ")) from None
 
     return wrapper
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Ours, bad input, a missing file, or Alembic refusing a revision (if it was loaded).
+
+    Alembic is imported only by commands that migrate, so its error type is looked up
+    only when it is there to raise one.
+    """
+    if isinstance(error, LearningStoreError | ValidationError | FileNotFoundError | ValueError):
+        return True
+    alembic_errors = sys.modules.get("alembic.util.exc")
+    return alembic_errors is not None and isinstance(error, alembic_errors.CommandError)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from learning_store.archive import prune as prune_store
-from learning_store.bootstrap import build_repository
 from learning_store.cli.common import (
     ModelOption,
     UrlOption,
@@ -21,11 +19,9 @@ from learning_store.cli.common import (
     settings,
     user_errors,
 )
-from learning_store.files.formats import FileFormat, detect_format
-from learning_store.files.ingest import INGEST_BATCH_ROWS, IngestSummary, ingest_file
-from learning_store.files.readers import progress_total
-from learning_store.files.writers import write_parquet_batches, write_records
-from learning_store.service import LearningDatabase
+
+if TYPE_CHECKING:
+    from learning_store.files.ingest import IngestSummary
 
 PARTIAL_EXIT_CODE = 3
 """ingest's exit code when good rows were stored but some rows were rejected."""
@@ -53,6 +49,9 @@ def ingest(
 
     Example: learning-store ingest exports/november.jsonl --url duckdb:///data/learning.db
     """
+    from learning_store.files.formats import detect_format
+    from learning_store.files.ingest import INGEST_BATCH_ROWS
+
     config = settings(url, model)
     for path in files:  # fail on a missing file or unknown format before touching anything
         if not path.is_file():
@@ -70,6 +69,11 @@ def ingest(
 async def _ingest_all(
     files: list[Path], file_format: str | None, config, batch_size: int
 ) -> list[IngestSummary]:
+    from learning_store.files.formats import detect_format
+    from learning_store.files.ingest import ingest_file
+    from learning_store.files.readers import progress_total
+    from learning_store.service import LearningDatabase
+
     summaries = []
     async with LearningDatabase(config=config) as db:
         for path in files:
@@ -116,6 +120,10 @@ def export(
 
     Example: learning-store export november.parquet --since 2026-11-01 --until 2026-12-01
     """
+    from learning_store.bootstrap import build_repository
+    from learning_store.files.formats import FileFormat, detect_format
+    from learning_store.files.writers import write_parquet_batches, write_records
+
     chosen = detect_format(out, file_format)
     filters = {
         "since": parse_moment(since, "--since"),
@@ -155,6 +163,9 @@ def prune(
 
     Example: learning-store prune --older-than 90d --archive archive/
     """
+    from learning_store.archive import prune as prune_store
+    from learning_store.bootstrap import build_repository
+
     config = settings(url)
     age = parse_age(older_than) if older_than else parse_age(f"{config.retention_days}d")
     cutoff = datetime.now(UTC) - age

@@ -10,9 +10,6 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Connection
 
-from learning_store import migrations
-from learning_store.adoption import adopt as adopt_database
-from learning_store.catalog import schema_differences
 from learning_store.cli.common import (
     ModelOption,
     UrlOption,
@@ -23,17 +20,15 @@ from learning_store.cli.common import (
     settings,
     user_errors,
 )
-from learning_store.engine import create_engine_for, translated_errors
-from learning_store.repository.index_check import check_saved_index
-from learning_store.repository.row_rules import unreadable_rows
 from learning_store.urls import duckdb_path, redact
-from learning_store.vector_index.files import folder_for
 
 app = typer.Typer(help="Migrate and check the database schema.", no_args_is_help=True)
 
 
 @contextmanager
 def _connect(url: str, action: str) -> Iterator[Connection]:
+    from learning_store.engine import create_engine_for, translated_errors
+
     engine = create_engine_for(url)
     try:
         with translated_errors(url, action), engine.connect() as connection:
@@ -52,6 +47,8 @@ def upgrade(
 
     Example: learning-store db upgrade --url duckdb:///data/learning.db
     """
+    from learning_store import migrations
+
     _migrate(database_url(url), "upgrade the schema", migrations.upgrade, revision)
 
 
@@ -65,6 +62,8 @@ def downgrade(
 
     Example: learning-store db downgrade base --url duckdb:///tmp/scratch.db
     """
+    from learning_store import migrations
+
     _migrate(database_url(url), "downgrade the schema", migrations.downgrade, revision)
 
 
@@ -75,6 +74,8 @@ def current(url: UrlOption = None) -> None:
 
     Example: learning-store db current
     """
+    from learning_store import migrations
+
     target = database_url(url)
     with _connect(target, "read the schema revision") as connection:
         revisions = migrations.current_revisions(connection)
@@ -88,6 +89,12 @@ def check(url: UrlOption = None) -> None:
 
     Example: learning-store db check --url duckdb:///data/learning.db
     """
+    from learning_store import migrations
+    from learning_store.catalog import schema_differences
+    from learning_store.repository.index_check import check_saved_index
+    from learning_store.repository.row_rules import unreadable_rows
+    from learning_store.vector_index.files import folder_for
+
     target = database_url(url)
     head = migrations.head_revision()
     with _connect(target, "check the schema") as connection:
@@ -138,6 +145,8 @@ def adopt(
     again on an adopted database changes nothing.
     Example: learning-store db adopt --url duckdb:///data/learning.db --dry-run
     """
+    from learning_store.adoption import adopt as adopt_database
+
     config = settings(url, model)
     with rows_progress() as progress:
         task = progress.add_task("embedding", total=None, rows=0, rate=0.0, visible=False)
@@ -161,12 +170,16 @@ def history() -> None:
 
     Example: learning-store db history
     """
+    from learning_store import migrations
+
     for script in migrations.script_directory().walk_revisions():
         console.print(f"{script.revision}  {script.doc}", highlight=False)
 
 
 def _migrate(url: str, action: str, move: Callable[[Connection, str], None], revision: str) -> None:
     """Run one migration command and print the revisions before and after."""
+    from learning_store import migrations
+
     with _connect(url, action) as connection:
         before = migrations.current_revisions(connection)
         move(connection, revision)

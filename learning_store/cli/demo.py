@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -13,10 +13,9 @@ from learning_store.cli.advice import recommendation_table
 from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
 from learning_store.cli.insight import print_report
 from learning_store.cli.render import similar_table
-from learning_store.config import LearningConfig
-from learning_store.demo_data import generate
-from learning_store.repository.batching import chunks
-from learning_store.service import LearningDatabase
+
+if TYPE_CHECKING:
+    from learning_store.config import LearningConfig
 
 DEMO_QUERY = "The orders query is slow, speed it up"
 
@@ -40,6 +39,10 @@ def demo(
 
 
 async def _demo(config: LearningConfig, count: int, days: int, seed: int) -> None:
+    from learning_store.demo_data import generate
+    from learning_store.repository.batching import chunks
+    from learning_store.service import LearningDatabase
+
     async with LearningDatabase(config=config) as db:
         console.print(
             f"Storing {count:,} generated executions in {config.database_url}", highlight=False

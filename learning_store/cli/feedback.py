@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from learning_store.bootstrap import build_repository
 from learning_store.cli.common import UrlOption, console, fail, settings, user_errors
 
 
@@ -25,6 +24,8 @@ def feedback(
     Only the two feedback columns change; sending the same feedback again changes nothing.
     Example: learning-store feedback 5f0c...e1 --accepted --rating 4
     """
+    from learning_store.bootstrap import build_repository
+
     with build_repository(None, settings(url)) as repository:
         found = repository.record_feedback(task_id, accepted=accepted, rating=rating)
     if not found:

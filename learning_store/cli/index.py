@@ -7,7 +7,6 @@ import time
 import typer
 
 from learning_store.cli.common import UrlOption, console, settings, user_errors
-from learning_store.repository import create_repository
 
 app = typer.Typer(help="The similarity-search index (DuckDB's own, or pgvector's).")
 
@@ -19,10 +18,13 @@ def build(url: UrlOption = None) -> None:
 
     DuckDB: the index is rebuilt from every stored vector, trusting neither its saved copy
     (run it when `db check` reports a stale index, after plain-SQL changes) and saved next
-    to the database file, so the next process loads it in a second. PostgreSQL: pgvector and its HNSW index are installed
-    if the server offers the extension and the role may create it.
+    to the database file, so the next process loads it in a second.
+    PostgreSQL: pgvector and its HNSW index are installed if the server offers the
+    extension and the role may create it.
     Example: learning-store index build --url duckdb:///data/learning.db
     """
+    from learning_store.repository import create_repository
+
     config = settings(url)
     store = create_repository(config.database_url, config=config)
     try:

@@ -6,16 +6,16 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from learning_store.bootstrap import build_repository
 from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
 from learning_store.cli.render import pool_table, similar_table, stats_table, tier_table
-from learning_store.config import LearningConfig
-from learning_store.models import SimilarExecution
-from learning_store.service import LearningDatabase
+
+if TYPE_CHECKING:
+    from learning_store.config import LearningConfig
+    from learning_store.models import SimilarExecution
 
 
 @user_errors
@@ -36,6 +36,8 @@ def report(
 
     Example: learning-store report --days 7 --repo checkout-service
     """
+    from learning_store.bootstrap import build_repository
+
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
     with build_repository(None, settings(url)) as repository:
@@ -96,6 +98,8 @@ def similar(
 
 async def find_similar(config: LearningConfig, text: str, **options: Any) -> list[SimilarExecution]:
     """Semantic search through the service (embeds the query with the configured model)."""
+    from learning_store.service import LearningDatabase
+
     async with LearningDatabase(config=config) as db:
         return await db.find_similar(
             text,
@@ -113,6 +117,8 @@ def stats(url: UrlOption = None) -> None:
 
     Example: learning-store stats
     """
+    from learning_store.bootstrap import build_repository
+
     config = settings(url)
     with build_repository(None, config) as repository:
         summary = repository.stats()

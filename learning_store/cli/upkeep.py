@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,9 +16,10 @@ from learning_store.cli.common import (
     settings,
     user_errors,
 )
-from learning_store.config import LearningConfig
-from learning_store.reembedding import ReembedResult
-from learning_store.service import LearningDatabase
+
+if TYPE_CHECKING:
+    from learning_store.config import LearningConfig
+    from learning_store.reembedding import ReembedResult
 
 
 @user_errors
@@ -44,6 +45,8 @@ def reembed(
 
 
 async def _reembed(config: LearningConfig, where_missing: bool) -> ReembedResult:
+    from learning_store.service import LearningDatabase
+
     async with LearningDatabase(config=config) as db:
         with rows_progress() as progress:
             task = progress.add_task("re-embedding", total=None, rows=0, rate=0.0)

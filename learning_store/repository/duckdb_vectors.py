@@ -83,6 +83,23 @@ _ROWS_BY_ID = {
 }
 
 
+_ROWS_STAMP = sa.select(sa.func.count(), sa.func.max(executions.c.uploaded_at)).select_from(
+    executions
+)
+
+
+def rows_stamp(connection: Connection) -> tuple[int, datetime | None]:
+    """(row count, newest upload): what a search compares, every time (~0.35 ms at 1M rows).
+
+    The change generation is left out (reading it doubled the cost): within a process,
+    every change that bumps it goes through the shared index, and no other process can
+    write a DuckDB file this one holds open; a load reads the whole `table_stamp`.
+    """
+    sql = compiled(_ROWS_STAMP, connection.dialect)
+    ((count, newest),) = _driver(connection).execute(sql).fetchall()
+    return int(count), newest
+
+
 def table_stamp(connection: Connection) -> TableStamp:
     """The table's current version stamp (as this connection's transaction sees it)."""
     sql = compiled(_STAMP, connection.dialect)

@@ -26,7 +26,7 @@ from learning_store.repository.duckdb_vectors import (
     exact_matches,
     micros,
     rows_by_id,
-    table_stamp,
+    rows_stamp,
 )
 from learning_store.repository.index_keeper import IndexStatus, Verdict
 from learning_store.repository.pgvector_search import (
@@ -157,7 +157,7 @@ class SqlSearchMethods:
         while True:
             with self._connection("search similar executions") as connection:
                 seen = keeper.changes
-                stamp = table_stamp(connection)
+                stamp = rows_stamp(connection)
                 with keeper.reading(stamp, seen) as index:
                     if isinstance(index, Verdict):
                         verdict = index

@@ -18,6 +18,7 @@ trained centroids, so it runs beside searches) and `add_assigned` files them (ch
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,19 @@ class ClusterIndex:
         found = labels[0]
         return found[found >= 0]
 
+    @classmethod
+    def load(cls, path: Path) -> ClusterIndex:
+        """An index saved to `path` (faiss reads the file straight into its lists).
+
+        Raises:
+            ValueError: the file is not a whole IVF-SQ8 index.
+        """
+        try:
+            index = _faiss().read_index(str(path))
+        except RuntimeError as error:  # faiss reports damaged files as RuntimeError
+            raise ValueError(f"not a readable index: {str(error)[:200]}") from error
+        return cls._checked(index)
+
     def to_bytes(self) -> np.ndarray:
         """The index serialised (uint8), for saving."""
         return _faiss().serialize_index(self._index)
@@ -141,6 +155,10 @@ class ClusterIndex:
             index = _faiss().deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
         except RuntimeError as error:  # faiss reports damaged bytes as RuntimeError
             raise ValueError(f"not a readable index: {str(error)[:200]}") from error
+        return cls._checked(index)
+
+    @classmethod
+    def _checked(cls, index: Any) -> ClusterIndex:
         if not hasattr(index, "nlist") or not hasattr(index, "quantizer"):
             raise ValueError("not an inverted-file index")
         return cls(index)
