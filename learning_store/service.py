@@ -48,6 +48,7 @@ from learning_store.reembedding import (
     reembed,
 )
 from learning_store.repository import ExecutionRepository, RecordInput
+from learning_store.repository.base import KeepsVectorIndex
 from learning_store.repository.batching import (
     arrow_chunks,
     to_record,
@@ -120,6 +121,8 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             self._repository = await asyncio.to_thread(
                 bootstrap.build_repository, self._database_path, self.config
             )
+        if isinstance(self._repository, KeepsVectorIndex):  # ready by the first search
+            self._repository.load_vector_index(wait=False)
         if self._embedder is None:
             self._embedder = bootstrap.build_embedder(self.config)
         if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
@@ -181,15 +184,23 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         repository = self.repository
         return await self._run(lambda: self._store_batch(repository, records))
 
-    async def store_arrow(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> BatchResult:
+    async def store_arrow(
+        self,
+        batches: Iterable[pa.RecordBatch | pa.Table],
+        *,
+        rows_per_transaction: int = ARROW_WINDOW,
+    ) -> BatchResult:
         """Store rows given as Arrow batches (a file's), embedding those without one.
 
         Same rules and result as `store_batch` of the same rows; null means "not given",
-        and rejected indexes count rows across the batches. Each batch of up to
-        `ARROW_WINDOW` rows is one write transaction (a `ValidBatch` is written as made).
+        and rejected indexes count rows across the batches. Each window of up to
+        `rows_per_transaction` rows is one write transaction (a `ValidBatch` is written
+        as made).
         """
         repository = self.repository
-        valid = arrow_chunks(batches, ARROW_WINDOW)
+        if isinstance(repository, KeepsVectorIndex):  # bulk rows go straight into it
+            await asyncio.to_thread(repository.load_vector_index, wait=True)
+        valid = arrow_chunks(batches, rows_per_transaction)
         return await self._run(lambda: self._store_valid(repository, valid))
 
     async def record_feedback(

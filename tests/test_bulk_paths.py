@@ -7,6 +7,7 @@ check what the stores and the file reader make of it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,3 +205,26 @@ def test_times_keep_every_microsecond_beside_times_given_as_text() -> None:
     stored = result.table.column("timestamp").to_pylist()
     assert stored[1] == ExecutionRecord.model_validate(row(1, timestamp=late)).timestamp
     assert stored[1].microsecond == 1
+
+
+def test_duckdb_json_metadata_in_parquet_takes_the_column_path(tmp_path: Path) -> None:
+    """DuckDB writes JSON as Arrow's arrow.json extension; every row was once judged alone."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from learning_store.bulk.arrow_columns import from_arrow
+    from learning_store.bulk.validate import FIELD_RULES
+
+    path = tmp_path / "duck.parquet"
+    connection = duckdb.connect()
+    connection.execute(
+        "COPY (SELECT CAST('{\"k\": ' || i || '}' AS JSON) AS metadata FROM range(50) t(i)) "
+        "TO ? (FORMAT parquet)",
+        [str(path)],
+    )
+    column = pq.read_table(path).column("metadata").combine_chunks()
+    assert isinstance(column, pa.ExtensionArray)
+    rule = next(rule for rule in FIELD_RULES if rule.name == "metadata")
+    converted = from_arrow(rule, column)
+    assert not converted.unsure.any()
+    assert [json.loads(text) for text in converted.array.to_pylist()[:2]] == [{"k": 0}, {"k": 1}]

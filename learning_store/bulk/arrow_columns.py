@@ -69,6 +69,8 @@ def _with_defaults(
 
 
 def _arrow_text(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
+    if isinstance(array, pa.ExtensionArray) and pa.types.is_string(array.type.storage_type):
+        array = array.storage  # e.g. arrow.json, which DuckDB writes for JSON columns
     kind = array.type
     if pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type):
         array, kind = array.cast(pa.string()), pa.string()

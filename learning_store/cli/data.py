@@ -50,7 +50,6 @@ def ingest(
     Example: learning-store ingest exports/november.jsonl --url duckdb:///data/learning.db
     """
     from learning_store.files.formats import detect_format
-    from learning_store.files.ingest import INGEST_BATCH_ROWS
 
     config = settings(url, model)
     for path in files:  # fail on a missing file or unknown format before touching anything
@@ -58,7 +57,7 @@ def ingest(
             raise FileNotFoundError(f"No such file: {str(path)!r}")
         detect_format(path, file_format)
     summaries = asyncio.run(
-        _ingest_all(files, file_format, config, batch_size or INGEST_BATCH_ROWS)
+        _ingest_all(files, file_format, config, batch_size)
     )
     for summary in summaries:
         console.print(_summary_line(summary), highlight=False, soft_wrap=True)
@@ -67,7 +66,7 @@ def ingest(
 
 
 async def _ingest_all(
-    files: list[Path], file_format: str | None, config, batch_size: int
+    files: list[Path], file_format: str | None, config, batch_size: int | None
 ) -> list[IngestSummary]:
     from learning_store.files.formats import detect_format
     from learning_store.files.ingest import ingest_file

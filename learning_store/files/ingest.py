@@ -31,8 +31,15 @@ CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")
 """Namespace of task_ids derived from row content (uuid5)."""
 
 INGEST_BATCH_ROWS = 10_000
-"""Rows per write transaction of an ingest, unless asked otherwise: a bulk load commits in
-large steps (a DuckDB commit costs ~10 ms, which at 1,000 rows would double the load)."""
+"""Rows per write transaction of a JSON-lines or CSV ingest, unless asked otherwise: a bulk
+load commits in large steps (a DuckDB commit costs ~10 ms, which at 1,000 rows would double
+the load), and these rows are Python objects while they are parsed, so not larger."""
+PARQUET_BATCH_ROWS = 122_880
+"""Rows per write transaction of a Parquet ingest: one DuckDB row group. DuckDB writes a
+transaction that fills a row group straight to the file, a smaller one through its
+write-ahead log first. Measured (200,000 rows with embeddings, raw DuckDB inserts from
+Arrow): 10,000-row transactions 8.8 s, 50,000 5.8 s, one transaction 4.5 s; DuckDB's own
+read_parquet 3.3 s. The rows stay Arrow columns (~2 KB a row with an embedding)."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called after each batch with (rows read so far, bytes read so far)."""
@@ -72,19 +79,25 @@ async def ingest_file(
     path: Path,
     file_format: FileFormat,
     *,
-    batch_size: int,
+    batch_size: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
-    """Store every valid row of `path`; see the module docstring for rejects and ids."""
+    """Store every valid row of `path`; see the module docstring for rejects and ids.
+
+    `batch_size` is the rows of a write transaction (default: `PARQUET_BATCH_ROWS` for
+    Parquet, `INGEST_BATCH_ROWS` for text).
+    """
     if not path.is_file():
         raise FileNotFoundError(f"No such file: {str(path)!r}")
     started = time.perf_counter()
     rejects = _RejectsFile(rejects_path_for(path))
     try:
         if file_format is FileFormat.PARQUET:
-            totals = await _ingest_parquet(db, path, batch_size, rejects, on_progress)
+            rows = batch_size or PARQUET_BATCH_ROWS
+            totals = await _ingest_parquet(db, path, rows, rejects, on_progress)
         else:
-            totals = await _ingest_text(db, path, file_format, batch_size, rejects, on_progress)
+            rows = batch_size or INGEST_BATCH_ROWS
+            totals = await _ingest_text(db, path, file_format, rows, rejects, on_progress)
     finally:
         rejects.close()
     rows, stored, duplicates = totals
@@ -169,7 +182,7 @@ async def _ingest_parquet(
             if on_progress is not None:
                 on_progress(rows, rows)
 
-    result = await db.store_arrow(batches())
+    result = await db.store_arrow(batches(), rows_per_transaction=batch_size)
     for rejected in result.rejected:
         task_id = str(rejected.task_id) if rejected.task_id else None
         rejects.write(rejected.index + 1, task_id, rejected.reason)

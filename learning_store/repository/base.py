@@ -70,6 +70,23 @@ class ExecutionFilter:
 
 
 @runtime_checkable
+class KeepsVectorIndex(Protocol):
+    """A store that keeps a vector index of its own (DuckDB), loaded and built on request.
+
+    Every store loads its index when it first needs it; loading it ahead lets the writes
+    that follow go straight into it (a bulk load then never reads its rows back).
+    """
+
+    def load_vector_index(self, *, wait: bool = True) -> None:
+        """Load the index now (in the background unless `wait`); a no-op without one."""
+        ...
+
+    def build_vector_index(self, *, rebuild: bool = False) -> Any:
+        """Index every stored vector now and save the index; its status (None: no status)."""
+        ...
+
+
+@runtime_checkable
 class ExecutionRepository(Protocol):
     """Synchronous storage of execution records; implemented by the SQL stores and the fake.
 

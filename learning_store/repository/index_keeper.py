@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 GROW_ROWS = 16_384
 """Rows the builder moves into the ANN index per turn (a search waits at most one filing)."""
-RETRAIN_GROWTH = 2.0
+RETRAIN_GROWTH = 4.0
 """The builder retrains the ANN index once the table holds this many times the rows it was
 sized and trained for (its lists would otherwise grow long and its centroids stale)."""
 RETRAIN_GROWTH_ON_DEMAND = 1.25
@@ -309,6 +309,14 @@ class IndexKeeper:
             return None
 
     # Building and saving on demand -----------------------------------------------------
+
+    def load(self, *, wait: bool) -> None:
+        """Load the index now, so the writes that follow go straight into it."""
+        with self._lock:
+            if self._index is None and not self._loading:
+                self._want_load()
+        if wait:
+            self.wait_ready()
 
     def finish(self, timeout: float | None = None, *, rebuild: bool = False) -> IndexStatus:
         """Load the index, move every row into the ANN index, save it; its status.

@@ -281,6 +281,15 @@ class SqlSearchMethods:
         statement = sa.select(executions).where(executions.c.task_id.in_(task_ids))
         return records_from(connection.execute(statement).mappings().all())
 
+    def load_vector_index(self: SqlExecutionRepository, *, wait: bool = True) -> None:
+        """DuckDB: load the vector index now (in the background unless `wait`).
+
+        Writes that follow then go straight into it; without this the first search or
+        write loads it. PostgreSQL: nothing to load (pgvector's index is in the database).
+        """
+        if self._keeper is not None:
+            self._keeper.load(wait=wait)
+
     def has_vector_index(self: SqlExecutionRepository) -> bool:
         """Whether searches ask an ANN index (DuckDB: always; PostgreSQL: with pgvector)."""
         return self.dialect == "duckdb" or self._pgvector

@@ -37,8 +37,12 @@ def _faiss() -> Any:
 
 
 def lists_for(rows: int) -> int:
-    """How many lists suit a table of `rows` rows: ~2·√rows, so lists hold ~√rows/2 each."""
-    return max(16, min(MAX_LISTS, 2 * math.isqrt(max(rows, 1))))
+    """How many lists suit a table of `rows` rows: ~√rows, so lists hold ~√rows each.
+
+    Half as many lists as 2·√rows train four times and file rows twice as fast, for
+    ~0.1 ms more a search (README, "Choosing the index").
+    """
+    return max(16, min(MAX_LISTS, math.isqrt(max(rows, 1))))
 
 
 class ClusterIndex:

@@ -67,8 +67,9 @@ def inverse_lengths(vectors: np.ndarray) -> np.ndarray:
     A row has no direction when it is all zero or its float32 length overflows, exactly as
     `similarity.unit_rows` decides (so an exact scan and the rescoring agree).
     """
+    matrix = np.asarray(vectors, dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        lengths = np.linalg.norm(np.asarray(vectors, dtype=np.float32), axis=1)
+        lengths = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
         usable = np.isfinite(lengths) & (lengths > 0)
         return np.where(usable, 1 / np.where(usable, lengths, 1), 0).astype(np.float32)
 
