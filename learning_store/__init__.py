@@ -32,11 +32,15 @@ if TYPE_CHECKING:
         UnknownSchemaRevisionError,
     )
     from learning_store.feedback import Feedback
-    from learning_store.models import (
-        EMBEDDING_DIMENSION,
+    from learning_store.models import EMBEDDING_DIMENSION, ErrorType, ExecutionRecord
+    from learning_store.repository import (
+        ExecutionRepository,
+        InMemoryExecutionRepository,
+        SqlExecutionRepository,
+        create_repository,
+    )
+    from learning_store.results import (
         BatchResult,
-        ErrorType,
-        ExecutionRecord,
         FeedbackResult,
         PoolPerformance,
         RejectedRecord,
@@ -44,12 +48,6 @@ if TYPE_CHECKING:
         SolutionPattern,
         StoreStats,
         TierPerformance,
-    )
-    from learning_store.repository import (
-        ExecutionRepository,
-        InMemoryExecutionRepository,
-        SqlExecutionRepository,
-        create_repository,
     )
     from learning_store.service import LearningDatabase
     from learning_store.telemetry import (
@@ -60,7 +58,7 @@ if TYPE_CHECKING:
     )
 
 _HOMES = {
-    "BatchResult": "learning_store.models",
+    "BatchResult": "learning_store.results",
     "CachingEmbedder": "learning_store.embeddings",
     "ConfigurationError": "learning_store.errors",
     "DatabaseLockedError": "learning_store.errors",
@@ -72,7 +70,7 @@ _HOMES = {
     "ExecutionRecord": "learning_store.models",
     "ExecutionRepository": "learning_store.repository",
     "Feedback": "learning_store.feedback",
-    "FeedbackResult": "learning_store.models",
+    "FeedbackResult": "learning_store.results",
     "HashingEmbedder": "learning_store.embeddings",
     "InMemoryExecutionRepository": "learning_store.repository",
     "InitializationError": "learning_store.errors",
@@ -81,21 +79,21 @@ _HOMES = {
     "LearningStoreError": "learning_store.errors",
     "MessageBus": "learning_store.telemetry",
     "NotInitializedError": "learning_store.errors",
-    "PoolPerformance": "learning_store.models",
-    "RejectedRecord": "learning_store.models",
+    "PoolPerformance": "learning_store.results",
+    "RejectedRecord": "learning_store.results",
     "RoutingTelemetry": "learning_store.telemetry",
     "SchemaError": "learning_store.errors",
     "SchemaOutOfDateError": "learning_store.errors",
     "SentenceTransformerEmbedder": "learning_store.embeddings",
-    "SimilarExecution": "learning_store.models",
-    "SolutionPattern": "learning_store.models",
+    "SimilarExecution": "learning_store.results",
+    "SolutionPattern": "learning_store.results",
     "SqlExecutionRepository": "learning_store.repository",
     "StorageError": "learning_store.errors",
-    "StoreStats": "learning_store.models",
+    "StoreStats": "learning_store.results",
     "TelemetryCapture": "learning_store.telemetry",
     "TelemetryClosedError": "learning_store.errors",
     "TelemetryStats": "learning_store.telemetry",
-    "TierPerformance": "learning_store.models",
+    "TierPerformance": "learning_store.results",
     "UnknownSchemaRevisionError": "learning_store.errors",
     "create_repository": "learning_store.repository",
 }

@@ -16,13 +16,8 @@ from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import TypeVar
 
-from learning_store.models import (
-    ExecutionRecord,
-    OutcomeCount,
-    PoolPerformance,
-    SolutionPattern,
-    TierPerformance,
-)
+from learning_store.models import ExecutionRecord
+from learning_store.results import OutcomeCount, PoolPerformance, SolutionPattern, TierPerformance
 
 K = TypeVar("K", bound=Hashable)
 

@@ -53,7 +53,7 @@ class BenchOptions:
     records: int = 2000
     similar_rows: int = 100_000
     scale_rows: int = 200_000
-    ingest_rows: int = 100_000
+    ingest_rows: int = 200_000
     jsonl_rows: int = 50_000
     telemetry_records: int = 20_000
     batch_size: int = 1000
@@ -268,22 +268,22 @@ def measure_similarity(options: BenchOptions, result: BenchResult) -> None:
 
     ours, bare, advice = [], [], []
     with _scratch() as folder:
-        store = create_repository(
-            f"duckdb:///{folder / 'sim.db'}", config=LearningConfig(batch_size=1000)
-        )
+        url = f"duckdb:///{folder / 'sim.db'}"
+        store = create_repository(url, config=LearningConfig(batch_size=1000))
         store.add_many(rows)
-        # The steady state: the index built (in the background it takes ~2 s here, and
-        # timing during that build measured the build; bench --scale times it apart).
-        store.build_vector_index()
-        store.find_similar(queries[0], threshold=-1.0)
-        store.recommend_tier(queries[0])  # and the first recommendation counts the priors
+        store.close()  # finishes and saves the index, as a process that wrote them would
+        # As the next process: open, then search at once (no warm-up; the first search
+        # loads the saved index and is reported on its own as well).
+        store = create_repository(url, config=LearningConfig(batch_size=1000))
         for query in queries:
             ours.append(_timed(lambda q=query: store.find_similar(q, limit=10, threshold=-1.0)))
             bare.append(_timed(lambda q=query: numpy_top10(q)))
             advice.append(_timed(lambda q=query: store.recommend_tier(q)))
         store.close()
     result.rates.update(
-        similar_p50_ms=median(ours) * 1000, similar_numpy_p50_ms=median(bare) * 1000
+        similar_p50_ms=median(ours) * 1000,
+        similar_numpy_p50_ms=median(bare) * 1000,
+        similar_first_search_ms=ours[0] * 1000,
     )
     result.ratios.update(
         similar_p50_ms=median(ours) * 1000,

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from learning_store.bulk.validate import ValidBatch, validate_mappings
-from learning_store.models import BatchResult, ExecutionRecord, RejectedRecord
+from learning_store.models import ExecutionRecord
 from learning_store.repository import ExecutionRepository, RecordInput
 from learning_store.repository.batching import chunks, validate_chunk
+from learning_store.results import BatchResult, RejectedRecord
 from learning_store.vectors import Vector
 
 if TYPE_CHECKING:

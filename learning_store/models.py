@@ -23,34 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from learning_store.results import (
-    BatchResult,
-    FeedbackResult,
-    OutcomeCount,
-    PoolPerformance,
-    RejectedRecord,
-    SimilarExecution,
-    SolutionPattern,
-    StoreStats,
-    TierEstimate,
-    TierPerformance,
-    TierRecommendation,
-)
 from learning_store.vectors import Vector
-
-__all__ = [  # the result types live in `results`; importing them from here keeps working
-    "BatchResult",
-    "FeedbackResult",
-    "OutcomeCount",
-    "PoolPerformance",
-    "RejectedRecord",
-    "SimilarExecution",
-    "SolutionPattern",
-    "StoreStats",
-    "TierEstimate",
-    "TierPerformance",
-    "TierRecommendation",
-]
 
 EMBEDDING_DIMENSION = 384
 """Length of every stored embedding (all-MiniLM-L6-v2); the schema declares FLOAT[384]."""

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-if TYPE_CHECKING:
-    from learning_store.models import ExecutionRecord
+from learning_store.models import ExecutionRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,7 @@ from learning_store.errors import (
     NotInitializedError,
 )
 from learning_store.feedback import Feedback
-from learning_store.models import (
-    EMBEDDING_DIMENSION,
-    BatchResult,
-    FeedbackResult,
-    PoolPerformance,
-    SimilarExecution,
-    SolutionPattern,
-    StoreStats,
-    TierPerformance,
-)
+from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.original_api import SOLUTION_PATTERN_DAYS, OriginalApi
 from learning_store.reembedding import (
     DEFAULT_BATCH_ROWS,
@@ -52,6 +43,15 @@ from learning_store.repository.base import KeepsVectorIndex
 from learning_store.repository.batching import (
     arrow_chunks,
     to_record,
+)
+from learning_store.results import (
+    BatchResult,
+    FeedbackResult,
+    PoolPerformance,
+    SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
 )
 
 T = TypeVar("T")
@@ -121,8 +121,8 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             self._repository = await asyncio.to_thread(
                 bootstrap.build_repository, self._database_path, self.config
             )
-        if isinstance(self._repository, KeepsVectorIndex):  # ready by the first search
-            self._repository.load_vector_index(wait=False)
+        if isinstance(self._repository, KeepsVectorIndex):  # the first search pays nothing
+            await asyncio.to_thread(self._repository.load_vector_index, wait=True)
         if self._embedder is None:
             self._embedder = bootstrap.build_embedder(self.config)
         if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
@@ -198,10 +198,14 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         as made).
         """
         repository = self.repository
-        if isinstance(repository, KeepsVectorIndex):  # bulk rows go straight into it
-            await asyncio.to_thread(repository.load_vector_index, wait=True)
         valid = arrow_chunks(batches, rows_per_transaction)
-        return await self._run(lambda: self._store_valid(repository, valid))
+
+        def store() -> BatchResult:
+            if isinstance(repository, KeepsVectorIndex):  # bulk rows go straight into it
+                repository.load_vector_index(wait=True)
+            return self._store_valid(repository, valid)
+
+        return await self._run(store)  # one hop: the write starts as soon as it is asked
 
     async def record_feedback(
         self, task_id: Any, *, accepted: bool | None = None, rating: int | None = None

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from learning_store.arrow_codec import ARROW_SCHEMA, arrow_rows, records_to_arrow
 from learning_store.bulk.validate import judge, validate_arrow, validate_mappings
-from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord, RejectedRecord
+from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
+from learning_store.results import RejectedRecord
 
 WHITESPACE = ["", " ", "\t\n", "\x0b", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000", "\u180e"]
 TEXTS = st.one_of(

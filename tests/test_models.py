@@ -17,9 +17,9 @@ from learning_store.models import (
     MAX_METADATA_BYTES,
     MAX_METADATA_DEPTH,
     MAX_TEXT_LENGTH,
-    RejectedRecord,
     rejection_reason,
 )
+from learning_store.results import RejectedRecord
 
 REQUIRED = [
     "task_type",

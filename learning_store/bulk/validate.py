@@ -26,13 +26,8 @@ from learning_store.bulk.columns import MISSING, Converted, vector_array, vector
 from learning_store.bulk.fields import FIELD_RULES, RULE_NAMES, Kind
 from learning_store.bulk.python_columns import from_python
 from learning_store.bulk.rules import broken, error_labels
-from learning_store.models import (
-    ExecutionRecord,
-    RejectedRecord,
-    embedding_text_of,
-    rejection_reason,
-    task_id_of,
-)
+from learning_store.models import ExecutionRecord, embedding_text_of, rejection_reason, task_id_of
+from learning_store.results import RejectedRecord
 
 _INPUT_NAMES = RULE_NAMES | {"uploaded_at"}
 """Keys a mapping may have for the fast path (uploaded_at only as None: the store sets it)."""

@@ -31,7 +31,7 @@ def bench(
     ] = 200_000,
     ingest_rows: Annotated[
         int, typer.Option(min=100, help="Rows of the Parquet file ingested (with embeddings).")
-    ] = 100_000,
+    ] = 200_000,
     jsonl_rows: Annotated[
         int, typer.Option(min=100, help="Rows of the JSON-lines file ingested.")
     ] = 50_000,

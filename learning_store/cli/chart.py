@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from learning_store.errors import LearningStoreError
-from learning_store.models import TierPerformance
+from learning_store.results import TierPerformance
 
 
 def draw_tier_chart(rows: list[TierPerformance], path: Path) -> None:

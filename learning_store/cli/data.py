@@ -56,9 +56,7 @@ def ingest(
         if not path.is_file():
             raise FileNotFoundError(f"No such file: {str(path)!r}")
         detect_format(path, file_format)
-    summaries = asyncio.run(
-        _ingest_all(files, file_format, config, batch_size)
-    )
+    summaries = asyncio.run(_ingest_all(files, file_format, config, batch_size))
     for summary in summaries:
         console.print(_summary_line(summary), highlight=False, soft_wrap=True)
     if any(summary.rejected for summary in summaries):

@@ -15,7 +15,7 @@ from learning_store.cli.render import pool_table, similar_table, stats_table, ti
 
 if TYPE_CHECKING:
     from learning_store.config import LearningConfig
-    from learning_store.models import SimilarExecution
+    from learning_store.results import SimilarExecution
 
 
 @user_errors

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from rich.table import Table
 from rich.text import Text
 
-from learning_store.models import PoolPerformance, SimilarExecution, StoreStats, TierPerformance
+from learning_store.results import PoolPerformance, SimilarExecution, StoreStats, TierPerformance
 
 
 def tier_table(rows: list[TierPerformance], days: int) -> Table:

@@ -24,7 +24,7 @@ from learning_store.arrow_codec import arrow_rows
 from learning_store.bulk.validate import validate_mappings
 from learning_store.files.formats import FileFormat
 from learning_store.files.readers import ProgressCounter, SourceRow, read_batches, read_rows
-from learning_store.models import BatchResult
+from learning_store.results import BatchResult
 from learning_store.service import LearningDatabase
 
 CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")

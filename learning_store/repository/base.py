@@ -13,19 +13,18 @@ import pyarrow as pa
 
 from learning_store.bulk.validate import ArrowInput
 from learning_store.feedback import Feedback
-from learning_store.models import (
+from learning_store.models import ExecutionRecord, as_utc
+from learning_store.results import (
     BatchResult,
-    ExecutionRecord,
     FeedbackResult,
+    OutcomeCount,
     PoolPerformance,
     SimilarExecution,
     SolutionPattern,
     StoreStats,
     TierPerformance,
     TierRecommendation,
-    as_utc,
 )
-from learning_store.results import OutcomeCount
 
 RecordInput = ExecutionRecord | Mapping[str, Any]
 """What `add_many` accepts per row: a validated record or a plain mapping of its fields."""

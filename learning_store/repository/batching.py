@@ -19,7 +19,8 @@ from learning_store.bulk.validate import (
     validate_arrow,
     validate_mappings,
 )
-from learning_store.models import BatchResult, ExecutionRecord, RejectedRecord
+from learning_store.models import ExecutionRecord
+from learning_store.results import BatchResult, RejectedRecord
 
 Prepared = TypeVar("Prepared")
 

@@ -59,6 +59,13 @@ log = logging.getLogger(__name__)
 
 GROW_ROWS = 16_384
 """Rows the builder moves into the ANN index per turn (a search waits at most one filing)."""
+BUILD_QUIET_S = 2.0
+"""The builder trains and grows the ANN index once writes paused this long, so a bulk load
+does not share its two cores with the index (it is built once, when the load ends)..."""
+TRAIN_ANYWAY = 4
+"""...or, without a pause, once the table holds this many times `min_ann_rows`..."""
+GROW_ANYWAY = 0.02
+"""...and once this share of the rows waits for the ANN index (scanned exactly meanwhile)."""
 RETRAIN_GROWTH = 4.0
 """The builder retrains the ANN index once the table holds this many times the rows it was
 sized and trained for (its lists would otherwise grow long and its centroids stale)."""
@@ -70,6 +77,9 @@ SAVE_GROWTH = 0.1
 """The builder saves again once the index changed by this share since the last save."""
 SAVE_INTERVAL_S = 60.0
 """...or once this long passed with any change and nothing left to build."""
+SAVE_QUIET_S = 2.0
+"""The builder saves only once no write came for this long (a bulk load is saved at its
+close, not again and again while its rows stream in)."""
 RETRY_AFTER_FAILURE_S = 30.0
 """A load that failed is not retried for this long (searches scan the table meanwhile)."""
 WAIT_FOR_LOAD_S = 600.0
@@ -162,6 +172,7 @@ class IndexKeeper:
         self._rebuild = False
         """The next load reads every row from the table, trusting neither memory nor files."""
         self._saved = _Saved()
+        self._last_change = 0.0
         self._builder: threading.Thread | None = None
         self._closing = False
         self._claim: IO[bytes] | None = None
@@ -288,6 +299,7 @@ class IndexKeeper:
                 self._backlog.append(change)
             if self._index is None or self._stamp is None or self._stale:
                 return
+            self._last_change = time.monotonic()
             try:
                 self._stamp = change.apply(self._index, self._stamp)
                 self._changes += 1
@@ -421,7 +433,7 @@ class IndexKeeper:
             with self._lock:
                 step = self._next_step()
                 while step is None and not self._closing:
-                    self._changed.wait(timeout=5.0)
+                    self._changed.wait(timeout=BUILD_QUIET_S if self._work_waiting() else 5.0)
                     step = self._next_step()
                 if step is None:  # closing, and nothing left to do
                     self._changed.notify_all()
@@ -448,11 +460,14 @@ class IndexKeeper:
         index = self._index
         finishing = self._finish_asked > self._finish_done
         if index is not None and not self._stale:
-            if index.needs_ann:
+            quiet = finishing or time.monotonic() - self._last_change >= BUILD_QUIET_S
+            if index.needs_ann and (quiet or index.live_rows >= TRAIN_ANYWAY * index.min_ann_rows):
                 return self._train
-            if self._retrain_due(index):
+            if quiet and self._retrain_due(index):
                 return self._train
-            if index.clusters is not None and index.pending_rows:
+            backlog = max(GROW_ROWS, GROW_ANYWAY * len(index))
+            pending = index.pending_rows if index.clusters is not None else 0
+            if pending and (quiet or pending >= backlog):
                 return self._grow
             if self._compaction_due(index) and not finishing:
                 self._load_wanted, self._loading = False, True
@@ -664,6 +679,8 @@ class IndexKeeper:
             or index.ann_rows != saved.ann_rows
         )
         if not changed:
+            return False
+        if time.monotonic() - self._last_change < SAVE_QUIET_S:
             return False
         grown = abs(len(index) - saved.rows) + abs(index.rows.dead - saved.dead)
         return (

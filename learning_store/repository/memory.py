@@ -16,17 +16,7 @@ from learning_store import analytics
 from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.feedback import Feedback, feedback_of, validated
-from learning_store.models import (
-    BatchResult,
-    ExecutionRecord,
-    FeedbackResult,
-    PoolPerformance,
-    SimilarExecution,
-    SolutionPattern,
-    StoreStats,
-    TierPerformance,
-    as_utc,
-)
+from learning_store.models import ExecutionRecord, as_utc
 from learning_store.repository.base import ExecutionFilter, RecordInput
 from learning_store.repository.batching import (
     ArrowInput,
@@ -36,7 +26,16 @@ from learning_store.repository.batching import (
     validated_chunks,
     write_in_chunks,
 )
-from learning_store.results import OutcomeCount
+from learning_store.results import (
+    BatchResult,
+    FeedbackResult,
+    OutcomeCount,
+    PoolPerformance,
+    SimilarExecution,
+    SolutionPattern,
+    StoreStats,
+    TierPerformance,
+)
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vectors import stack
 

@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.analytics import window_start
-from learning_store.models import (
+from learning_store.models import as_utc
+from learning_store.repository.row_rules import readable
+from learning_store.results import (
     OutcomeCount,
     PoolPerformance,
     SolutionPattern,
+    StoreStats,
     TierPerformance,
-    as_utc,
 )
-from learning_store.repository.row_rules import readable
-from learning_store.results import StoreStats
 from learning_store.schema import equals, executions
 from learning_store.urls import duckdb_path
 

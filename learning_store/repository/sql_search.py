@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from learning_store.advice.estimator import Neighbour
-from learning_store.models import ExecutionRecord, SimilarExecution
+from learning_store.models import ExecutionRecord
 from learning_store.repository.base import ExecutionFilter
 from learning_store.repository.duckdb_vectors import (
     exact_matches,
@@ -42,6 +42,7 @@ from learning_store.repository.postgres_similarity import (
     streamed_matches_per_tier,
 )
 from learning_store.repository.sql_rows import records_from
+from learning_store.results import SimilarExecution
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vector_index.index import Ranked, SearchFilter, VectorIndex

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.bulk.validate import ArrowInput, ValidBatch
 from learning_store.engine import translated_errors
-from learning_store.models import BatchResult, ExecutionRecord
+from learning_store.models import ExecutionRecord
 from learning_store.repository.base import RecordInput
 from learning_store.repository.batching import (
     Chunk,
@@ -45,6 +45,7 @@ from learning_store.repository.duckdb_vectors import (
     stored_at,
 )
 from learning_store.repository.sql_rows import row_values
+from learning_store.results import BatchResult
 from learning_store.schema import executions
 from learning_store.vector_index.rows import RowBatch
 

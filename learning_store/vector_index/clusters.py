@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 TRAINING_PER_LIST = 40
-"""Training vectors per list (k-means wants at least ~39 per centroid)."""
+"""Training vectors per list (faiss asks for 39)..."""
+TRAINING_VECTORS = 20_000
+"""...unless that makes more than this many; then fewer per list, down to
+`FEWEST_PER_LIST`: at a million clustered vectors 16 a list trained 2.6x faster than 40
+with the same recall (README, "Choosing the index")."""
+FEWEST_PER_LIST = 16
+TRAINING_ROUNDS = 10
+"""k-means iterations when training (faiss's default for IVF is 25)."""
 MAX_LISTS = 4_096
 PROBES = 8
 """Lists scanned per search by default; more find more of the true best, more slowly."""
@@ -34,6 +41,11 @@ def _faiss() -> Any:
     import faiss  # imported on first use: opening a store must not pay for it
 
     return faiss
+
+
+def training_per_list(lists: int) -> int:
+    """Training vectors per list for an index of this many lists."""
+    return max(FEWEST_PER_LIST, min(TRAINING_PER_LIST, TRAINING_VECTORS // max(lists, 1)))
 
 
 def lists_for(rows: int) -> int:
@@ -55,7 +67,8 @@ class ClusterIndex:
     def trained_on(cls, sample: np.ndarray, expected_rows: int) -> ClusterIndex:
         """An empty index whose centroids and code ranges were learnt from unit vectors."""
         faiss = _faiss()
-        lists = min(lists_for(expected_rows), max(1, len(sample) // TRAINING_PER_LIST))
+        per_list = training_per_list(lists_for(expected_rows))
+        lists = min(lists_for(expected_rows), max(1, len(sample) // per_list))
         dimension = sample.shape[1]
         index = faiss.IndexIVFScalarQuantizer(
             faiss.IndexFlatIP(dimension),
@@ -64,7 +77,9 @@ class ClusterIndex:
             faiss.ScalarQuantizer.QT_8bit,
             faiss.METRIC_INNER_PRODUCT,
         )
-        index.train(np.ascontiguousarray(sample[: lists * TRAINING_PER_LIST], dtype=np.float32))
+        index.cp.niter = TRAINING_ROUNDS
+        index.cp.min_points_per_centroid = per_list  # (faiss warns below its own 39)
+        index.train(np.ascontiguousarray(sample[: lists * per_list], dtype=np.float32))
         return cls(index)
 
     def __len__(self) -> int:

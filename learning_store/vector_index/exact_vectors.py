@@ -108,8 +108,8 @@ class ExactVectors:
                 self._memory = grown
             self._memory[self._size : end] = block
         else:
-            data = block.tobytes()
-            with self._path.open("ab") as file:
+            data = memoryview(block).cast("B")
+            with self._path.open("ab", buffering=0) as file:
                 file.write(data)
             self._hash.update(data)
         self._size += len(block)

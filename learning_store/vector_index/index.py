@@ -21,7 +21,7 @@ import numpy as np
 
 from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.similarity import ROUNDING_SLACK, cosine_scores, top_matches, unit_rows
-from learning_store.vector_index.clusters import PROBES, TRAINING_PER_LIST, ClusterIndex, lists_for
+from learning_store.vector_index.clusters import PROBES, ClusterIndex, lists_for, training_per_list
 from learning_store.vector_index.exact_vectors import ExactVectors
 from learning_store.vector_index.rows import IndexedRows, Outcomes, RowBatch
 from learning_store.vector_index.selection import SearchFilter, Selections
@@ -176,7 +176,8 @@ class VectorIndex:
         Safe beside searches: it reads rows that never change.
         """
         size = len(self.rows)
-        wanted = min(size, lists_for(size) * TRAINING_PER_LIST)
+        lists = lists_for(size)
+        wanted = min(size, lists * training_per_list(lists))
         positions = np.linspace(0, size - 1, num=wanted).astype(np.int64)
         return unit_rows(self.vectors.take(positions)), size
 

@@ -51,14 +51,11 @@ class Codes:
 
     def of(self, labels: Sequence[str]) -> np.ndarray:
         """The codes of these labels, new labels getting the next free code."""
-        codes = np.empty(len(labels), dtype=np.int32)
-        for row, label in enumerate(labels):
-            code = self.code.get(label)
-            if code is None:
-                code = self.code[label] = len(self.label)
-                self.label.append(label)
-            codes[row] = code
-        return codes
+        for label in set(labels) - self.code.keys():
+            self.code[label] = len(self.label)
+            self.label.append(label)
+        code = self.code
+        return np.fromiter((code[label] for label in labels), dtype=np.int32, count=len(labels))
 
 
 def inverse_lengths(vectors: np.ndarray) -> np.ndarray:
