@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from learning_store.api import LearningDatabase
     from learning_store.config import LearningConfig
     from learning_store.embeddings import (
         CachingEmbedder,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
         StoreStats,
         TierPerformance,
     )
-    from learning_store.service import LearningDatabase
     from learning_store.telemetry import (
         MessageBus,
         RoutingTelemetry,
@@ -75,7 +75,7 @@ _HOMES = {
     "InMemoryExecutionRepository": "learning_store.repository",
     "InitializationError": "learning_store.errors",
     "LearningConfig": "learning_store.config",
-    "LearningDatabase": "learning_store.service",
+    "LearningDatabase": "learning_store.api",
     "LearningStoreError": "learning_store.errors",
     "MessageBus": "learning_store.telemetry",
     "NotInitializedError": "learning_store.errors",

@@ -153,7 +153,7 @@ def solution_patterns(
     rows = []
     with_summary = (record for record in records if record.solution_summary is not None)
     for (summary, repo), group in _grouped(
-        with_summary, lambda r: (r.solution_summary, r.repo)
+        with_summary, lambda r: (r.solution_summary or "", r.repo)
     ).items():
         if len(group) < min_usage:
             continue

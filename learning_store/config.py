@@ -164,7 +164,8 @@ def _allowed_range(settings: type[BaseSettings], field: str) -> str:
     info = settings.model_fields.get(field)
     if info is None:
         return ""
-    low = high = None
+    low: object = None
+    high: object = None
     low_text = high_text = ""
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):

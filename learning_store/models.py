@@ -164,7 +164,7 @@ def _checked_metadata(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"must be JSON-serialisable with finite numbers ({exc})") from None
     if len(text.encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"is larger than MAX_METADATA_BYTES={MAX_METADATA_BYTES} as JSON")
-    restored = json.loads(text, parse_float=_json_float)
+    restored: dict[str, Any] = json.loads(text, parse_float=_json_float)
     if restored != value:
         raise ValueError("must use string keys and JSON values only (it did not round-trip)")
     return restored

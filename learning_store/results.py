@@ -237,7 +237,7 @@ class TierEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +262,19 @@ class TierRecommendation:
             "reason": self.reason,
             "estimates": [item.to_dict() for item in self.estimates],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A past execution similar to a task, as routing advice reads it (its outcome)."""
+
+    tier: str
+    similarity: float
+    age_days: float
+    success: bool
+    cost: float
+    duration: float
+    quality: float | None
+    complexity: float | None = None
+    task_type: str | None = None
+    task_id: UUID | None = None

@@ -21,9 +21,10 @@ from learning_store import (
     create_repository,
     demo_data,
 )
-from learning_store.advice import evaluate
+from learning_store.advice import AdviceRequest, evaluate, recommend_tier
 from learning_store.advice.recommend import choose
 from learning_store.cli import app
+from learning_store.repository.base import SimilarityQuery
 from learning_store.results import TierEstimate
 from learning_store.vectors import Vector
 
@@ -71,7 +72,7 @@ def query(text: str) -> Vector:
 def test_the_best_tier_of_each_topic_wins_once_there_is_history(store: ExecutionRepository) -> None:
     store.add_many(world_rows(per_tier=100))
     for text, chances in WORLD.items():
-        advice = store.recommend_tier(query(f"{text} please"))
+        advice = recommend_tier(store, query(f"{text} please"))
         assert advice.tier == max(chances, key=chances.get), advice
         for item in advice.estimates:
             assert item.success_low <= item.success_rate <= item.success_high
@@ -81,8 +82,10 @@ def test_the_best_tier_of_each_topic_wins_once_there_is_history(store: Execution
 def test_cheapest_tier_reaching_min_success(store: ExecutionRepository) -> None:
     store.add_many(world_rows(per_tier=100))
     kafka = "tune kafka consumer partition rebalance please"
-    assert store.recommend_tier(query(kafka), min_success=0.8).tier == "medium"
-    statue = store.recommend_tier(query("render the marble statue shader glossy"), min_success=0.99)
+    assert recommend_tier(store, query(kafka), AdviceRequest(min_success=0.8)).tier == "medium"
+    statue = recommend_tier(
+        store, query("render the marble statue shader glossy"), AdviceRequest(min_success=0.99)
+    )
     assert statue.tier == "large" and "No tier is expected" in statue.reason
 
 
@@ -99,7 +102,7 @@ def test_one_example_never_reads_as_certainty(store: ExecutionRepository) -> Non
             embedding=EMBEDDER.embed([text])[0],
         )
     )
-    small = store.recommend_tier(query(text)).estimate_for("small")
+    small = recommend_tier(store, query(text)).estimate_for("small")
     assert small.evidence >= 1
     assert small.success_rate < 0.9
     assert small.success_high - small.success_low > 0.3
@@ -117,8 +120,8 @@ def test_every_backend_gives_the_fakes_numbers(store: ExecutionRepository) -> No
     reference.add_many(rows)
     store.add_many(rows)
     for text in WORLD:
-        ours = store.recommend_tier(query(text), complexity_score=60)
-        expected = reference.recommend_tier(query(text), complexity_score=60)
+        ours = recommend_tier(store, query(text), AdviceRequest(complexity_score=60))
+        expected = recommend_tier(reference, query(text), AdviceRequest(complexity_score=60))
         assert ours.tier == expected.tier and ours.reason == expected.reason
         for got, want in zip(ours.estimates, expected.estimates, strict=True):
             for name, value in want.to_dict().items():
@@ -143,13 +146,15 @@ def test_the_policy() -> None:
 
 def test_no_history_and_bad_input_are_clear(store: ExecutionRepository) -> None:
     with pytest.raises(ValueError, match="nothing to learn from"):
-        store.recommend_tier(query("anything"))
-    assert store.recommend_tier(query("anything"), tiers=["small", "large"]).tier in (
+        recommend_tier(store, query("anything"))
+    assert recommend_tier(
+        store, query("anything"), AdviceRequest(tiers=["small", "large"])
+    ).tier in (
         "small",
         "large",
     )
     with pytest.raises(ValueError, match="min_success"):
-        store.recommend_tier(query("anything"), tiers=["small"], min_success=1.5)
+        recommend_tier(store, query("anything"), AdviceRequest(tiers=["small"], min_success=1.5))
 
 
 def demo_history(count: int = 5000) -> list:
@@ -228,7 +233,7 @@ def test_per_tier_search_is_the_overall_ranking_filtered_by_tier(
     store.add_many(world_rows(per_tier=12))
     probe = query("tune kafka consumer partition")
     everything = store.find_similar(probe, limit=1000, threshold=-1, days_back=365)
-    per_tier = store.find_similar_per_tier(probe, limit=5, threshold=-1, days_back=365)
+    per_tier = store.search_per_tier(SimilarityQuery(probe, limit=5, threshold=-1, days_back=365))
     assert set(per_tier) == {"small", "medium", "large"}
     for tier, found in per_tier.items():
         expected = [m for m in everything if m.record.model_tier == tier][:5]

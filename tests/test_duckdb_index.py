@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from factories import NOW, row, task_uuid, unit_vector
 
 from learning_store import InMemoryExecutionRepository, LearningConfig, create_repository
+from learning_store.advice.recommend import similar_outcomes
 from learning_store.models import ExecutionRecord
+from learning_store.repository.base import SimilarityQuery
 from learning_store.repository.duckdb_vectors import indexable_rows
 from learning_store.schema import executions
 from learning_store.vector_index import files
@@ -267,6 +269,11 @@ def test_the_saved_index_is_used_by_the_next_process_and_caught_up(
     store.close()
 
 
+def outcomes_of(store, embedding, *, repo, limit, days_back, now) -> dict:
+    """Each tier's neighbours as routing advice reads them from this store."""
+    return similar_outcomes(store, SimilarityQuery(embedding, repo, limit, days_back, 0.0), now)
+
+
 def varied_outcomes(count: int) -> list[dict]:
     """Rows whose outcomes differ: tiers, types, failures, unrated, estimate-only costs."""
     vectors = clustered_rows(count, seed=5)
@@ -308,8 +315,8 @@ def test_advice_reads_the_tables_outcomes_from_a_written_loaded_and_saved_index(
     store = ann_store(url, ann_probes=65536)
     for query in clustered_rows(5, seed=6):
         wanted = {"repo": None, "limit": 100, "days_back": 90, "now": NOW}
-        ours = store.similar_outcomes(query, **wanted)
-        expected = reference.similar_outcomes(query, **wanted)
+        ours = outcomes_of(store, query, **wanted)
+        expected = outcomes_of(reference, query, **wanted)
         assert sorted(ours) == sorted(expected) == ["large", "medium", "small"]
         for tier, neighbours in expected.items():
             assert len(ours[tier]) == len(neighbours) == 100

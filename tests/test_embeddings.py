@@ -154,7 +154,7 @@ def test_build_embedder_follows_the_config() -> None:
 
 def test_importing_the_package_does_not_import_torch() -> None:
     code = (
-        "import sys, learning_store, learning_store.service, learning_store.embeddings;"
+        "import sys, learning_store, learning_store.api, learning_store.embeddings;"
         "from learning_store import LearningDatabase;"
         "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

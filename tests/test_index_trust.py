@@ -16,6 +16,8 @@ import pytest
 from factories import NOW, row, task_uuid
 
 from learning_store import LearningConfig, create_repository
+from learning_store.advice.recommend import similar_outcomes
+from learning_store.repository.base import SimilarityQuery
 from learning_store.vector_index import files
 
 ROWS = 3_000
@@ -95,7 +97,7 @@ def test_deletes_and_writes_through_two_stores_never_serve_deleted_rows(tmp_path
     second.add_many(rows(range(ROWS, ROWS + 300)))  # as many rows back: the count is the same
     first.add_many(rows(range(ROWS + 300, ROWS + 350)))
     assert_exact(first)
-    advice = first.similar_outcomes(QUERIES[0], repo=None, limit=100, days_back=90, now=NOW)
+    advice = similar_outcomes(first, SimilarityQuery(QUERIES[0], None, 100, 90, 0.0), NOW)
     used = {neighbour.task_id for tier in advice.values() for neighbour in tier}
     assert len(used) == 300 and not used & set(deleted)
     for query in QUERIES:

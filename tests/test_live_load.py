@@ -23,6 +23,8 @@ import pytest
 from factories import row, task_uuid
 
 from learning_store import LearningConfig, create_repository
+from learning_store.advice.recommend import similar_outcomes
+from learning_store.repository.base import SimilarityQuery
 
 SOAK_SECONDS = 20.0
 SLOWEST_CALL_S = 3.0
@@ -129,8 +131,8 @@ def run_soak(store: Any) -> Load:
     def advise(rng: random.Random) -> None:
         deleted_before = load.deleted_now()
         found = load.timed(
-            lambda: store.similar_outcomes(
-                queries[rng.randrange(200)], repo=None, limit=100, days_back=365, now=NOW
+            lambda: similar_outcomes(
+                store, SimilarityQuery(queries[rng.randrange(200)], None, 100, 365, 0.0), NOW
             )
         )
         for neighbours in (found or {}).values():

@@ -43,10 +43,11 @@ sys.modules["psycopg"] = None  # as if the postgres extra were not installed
 sys.path.insert(0, sys.argv[2])
 from factories import row, unit_vector
 from learning_store import create_repository
+from learning_store.advice import recommend_tier
 store = create_repository("duckdb:///" + sys.argv[1])
 assert store.add_many([row(n, embedding=unit_vector(n)) for n in range(30)]).stored == 30
 assert str(store.find_similar(unit_vector(4), threshold=0.99)[0].record.task_id) == row(4)["task_id"]
-store.recommend_tier(unit_vector(4))
+recommend_tier(store, unit_vector(4))
 store.close()
 print("ok")
 """

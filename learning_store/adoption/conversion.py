@@ -65,7 +65,7 @@ def _value(
     target = executions.c[name].type
     present = name in foreign.columns
     if name in ("timestamp", "uploaded_at"):
-        moment = src.c[name] if present else sa.null()
+        moment: sa.ColumnElement[Any] = src.c[name] if present else sa.null()
         if present and foreign.is_naive(name):
             moment = sa.func.timezone("UTC", moment)
         value = sa.cast(moment, target)

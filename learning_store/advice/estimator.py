@@ -15,9 +15,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from uuid import UUID
 
-from learning_store.results import TierEstimate
+from learning_store.results import Neighbour, TierEstimate
 
 PRIOR_STRENGTH = 20.0
 """Pseudo-executions the prior is worth against the similar ones. Chosen by replaying the
@@ -34,22 +33,6 @@ COMPLEXITY_BANDWIDTH = 10.0
 Z_95 = 1.96
 EVIDENCE_WEIGHT = 0.01
 """A past execution counts as evidence when its weight is at least this."""
-
-
-@dataclass(frozen=True, slots=True)
-class Neighbour:
-    """A past execution similar to the task, as the estimator needs it."""
-
-    tier: str
-    similarity: float
-    age_days: float
-    success: bool
-    cost: float
-    duration: float
-    quality: float | None
-    complexity: float | None = None
-    task_type: str | None = None
-    task_id: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -164,7 +147,7 @@ def estimate(
 
 
 def _weight(item: Neighbour, complexity: float | None) -> float:
-    weight = max(item.similarity, 0.0) ** 2 * 0.5 ** (item.age_days / RECENCY_HALF_LIFE_DAYS)
+    weight: float = max(item.similarity, 0.0) ** 2 * 0.5 ** (item.age_days / RECENCY_HALF_LIFE_DAYS)
     if complexity is not None and item.complexity is not None:
         distance = (complexity - item.complexity) / COMPLEXITY_BANDWIDTH
         weight *= math.exp(-0.5 * distance * distance)

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from learning_store.advice.estimator import Neighbour, Priors, Tally, estimate
+from learning_store.advice.estimator import Priors, Tally, estimate
 from learning_store.advice.recommend import NEIGHBOURS, choose
 from learning_store.analytics import cost_of
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
+from learning_store.results import Neighbour
 
 TrueSuccess = Callable[[ExecutionRecord, str], float]
 """A task's true probability of success on a tier, where a generator knows it."""
@@ -148,7 +149,7 @@ class _History:
 
 def evaluate(
     records: Iterable[ExecutionRecord],
-    embed: Callable[[list[str]], Sequence[Any]],
+    embed: Callable[[Sequence[str]], Any],
     *,
     days_back: int = 90,
     use_complexity: bool = True,

@@ -1,7 +1,9 @@
 """Recommend a model tier for a task from a store's history, and the policy that chooses.
 
-Built only on the repository protocol (`find_similar`, `tier_performance`), so every
-store gives the same numbers for the same rows; the fake is the reference.
+Built on the repository protocol (`search_per_tier`, `outcome_counts`), so every store
+gives the same numbers for the same rows; the fake is the reference. A store that
+declares `NeighbourOutcomes` (DuckDB, whose vector index keeps each row's outcome) answers
+the neighbour search itself, without building records.
 """
 
 from __future__ import annotations
@@ -11,22 +13,21 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
-from learning_store.advice.estimator import Neighbour, Priors, estimate
+from learning_store.advice.estimator import Priors, estimate
 from learning_store.analytics import cost_of
+from learning_store.repository.base import ExecutionRepository, NeighbourOutcomes, SimilarityQuery
 from learning_store.results import (
+    Neighbour,
     OutcomeCount,
     SimilarExecution,
     TierEstimate,
     TierRecommendation,
 )
-
-if TYPE_CHECKING:
-    from learning_store.repository.base import ExecutionRepository
 
 NEIGHBOURS = 100
 """Most similar past executions read per tier for one recommendation (each tier its own,
@@ -42,36 +43,51 @@ TYPE_VOTERS = 10
 """When no task type is given, the most common one among this many nearest executions."""
 
 
+@dataclass(frozen=True, slots=True)
+class AdviceRequest:
+    """What a router asks besides the task itself, carried from the façade to the policy.
+
+    `complexity_score` (the router's own estimate, 0-100) sharpens the estimates: past
+    executions of similar complexity weigh more. `tiers` limits the candidates (default:
+    every tier in the history). With `min_success`, the cheapest tier expected to reach it.
+    """
+
+    repo: str | None = None
+    task_type: str | None = None
+    tiers: Sequence[str] | None = None
+    min_success: float | None = None
+    days_back: int = 90
+    complexity_score: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_success is not None and not 0 <= self.min_success <= 1:
+            raise ValueError(f"min_success must be between 0 and 1, got {self.min_success}")
+
+
 def recommend_tier(
     repository: ExecutionRepository,
     embedding: Any,
+    request: AdviceRequest | None = None,
     *,
-    repo: str | None = None,
-    task_type: str | None = None,
-    tiers: Sequence[str] | None = None,
-    min_success: float | None = None,
-    days_back: int = 90,
-    complexity_score: float | None = None,
     now: datetime | None = None,
 ) -> TierRecommendation:
     """The tier to run a task on (its embedding given), with an estimate for every tier.
 
     Raises:
-        ValueError: `min_success` is outside [0, 1], or there is no history and no `tiers`.
+        ValueError: there is no history and no `request.tiers`.
     """
-    if min_success is not None and not 0 <= min_success <= 1:
-        raise ValueError(f"min_success must be between 0 and 1, got {min_success}")
+    asked = request or AdviceRequest()
     moment = now or datetime.now(UTC)
-    own = getattr(repository, "similar_outcomes", None)  # a store's faster path, if it has one
-    search = own or partial(similar_outcomes, repository)
-    per_tier = search(embedding, repo=repo, limit=NEIGHBOURS, days_back=days_back, now=moment)
-    priors = _priors(repository, repo, days_back)
+    query = SimilarityQuery(embedding, asked.repo, NEIGHBOURS, asked.days_back, 0.0)
+    per_tier = similar_outcomes(repository, query, moment)
+    priors = _priors(repository, asked.repo, asked.days_back)
     neighbours = [item for found in per_tier.values() for item in found]
+    task_type = asked.task_type
     if task_type is None and neighbours:
         nearest = sorted(neighbours, key=lambda n: (-n.similarity, -(n.task_id or UUID(int=0)).int))
         votes = Counter(n.task_type for n in nearest[:TYPE_VOTERS])
         task_type = votes.most_common(1)[0][0]
-    candidates = list(tiers) if tiers else sorted(set(priors.tiers) | set(per_tier))
+    candidates = list(asked.tiers) if asked.tiers else sorted(set(priors.tiers) | set(per_tier))
     if not candidates:
         raise ValueError(
             "No executions are stored yet, so there is nothing to learn from: "
@@ -83,77 +99,26 @@ def recommend_tier(
             [n for n in neighbours if n.tier == tier],
             priors,
             task_type=task_type,
-            complexity=complexity_score,
+            complexity=asked.complexity_score,
         )
         for tier in candidates
     ]
-    return choose(estimates, min_success)
+    return choose(estimates, asked.min_success)
 
 
 def similar_outcomes(
-    repository: ExecutionRepository,
-    embedding: Any,
-    *,
-    repo: str | None,
-    limit: int,
-    days_back: int,
-    now: datetime,
+    repository: ExecutionRepository, query: SimilarityQuery, now: datetime
 ) -> dict[str, list[Neighbour]]:
-    """Each tier's most similar past executions, as the estimator reads them."""
-    found = repository.find_similar_per_tier(
-        embedding, repo=repo, limit=limit, days_back=days_back, threshold=0.0
-    )
-    return {
-        tier: [neighbour_of(match, now) for match in matches] for tier, matches in found.items()
-    }
+    """Each tier's most similar past executions, as the estimator reads them.
 
-
-class RecommendsTiers:
-    """Mixin giving every store the same `recommend_tier`, built on its protocol methods."""
-
-    __slots__ = ()
-
-    def similar_outcomes(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None,
-        limit: int,
-        days_back: int,
-        now: datetime,
-    ) -> dict[str, list[Neighbour]]:
-        """Each tier's most similar past executions; a store may answer this faster."""
-        return similar_outcomes(
-            self,  # type: ignore[arg-type]
-            embedding,
-            repo=repo,
-            limit=limit,
-            days_back=days_back,
-            now=now,
-        )
-
-    def recommend_tier(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        task_type: str | None = None,
-        tiers: Sequence[str] | None = None,
-        min_success: float | None = None,
-        days_back: int = 90,
-        complexity_score: float | None = None,
-    ) -> TierRecommendation:
-        """The tier to run a task on, with an estimate per tier; see `recommend_tier`."""
-        return recommend_tier(
-            self,  # type: ignore[arg-type]
-            embedding,
-            repo=repo,
-            task_type=task_type,
-            tiers=tiers,
-            min_success=min_success,
-            days_back=days_back,
-            complexity_score=complexity_score,
-        )
+    A store that declares `NeighbourOutcomes` answers itself (and may decline with None).
+    """
+    if isinstance(repository, NeighbourOutcomes):
+        found = repository.similar_outcomes(query, now)
+        if found is not None:
+            return found
+    matches = repository.search_per_tier(query)
+    return {tier: [neighbour_of(match, now) for match in items] for tier, items in matches.items()}
 
 
 def choose(estimates: list[TierEstimate], min_success: float | None) -> TierRecommendation:

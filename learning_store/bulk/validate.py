@@ -68,7 +68,7 @@ class ValidBatch:
         """The task_ids of these rows."""
         return self.table.column("task_id").take(pa.array(rows, pa.int64())).to_pylist()
 
-    def with_embeddings(self, rows: list[int], vectors: Sequence[Any]) -> ValidBatch:
+    def with_embeddings(self, rows: list[int], vectors: Sequence[Any] | np.ndarray) -> ValidBatch:
         """The batch with these rows' embeddings set (as float32)."""
         if not rows:
             return self

@@ -39,7 +39,7 @@ def recommend(
 
     Example: learning-store recommend "Speed up the slow orders query" --min-success 0.8
     """
-    from learning_store.service import LearningDatabase
+    from learning_store.api import LearningDatabase
 
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
@@ -99,7 +99,7 @@ def evaluate(
     Each execution's success on the tier it ran on is predicted from earlier executions
     only. Lower Brier score and log loss are better. Example: learning-store evaluate --days 30
     """
-    from learning_store.service import LearningDatabase
+    from learning_store.api import LearningDatabase
 
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
@@ -146,11 +146,11 @@ def evaluation_tables(report: Evaluation, days: int) -> list[Table]:
             f"{item.observed:.3f}",
             f"{item.observed - item.predicted:+.3f}",
         )
-    summary = Table(show_header=False, box=None)
-    summary.add_row("the recommended tier is the one the router used", f"{report.agreement:.1%}")
+    agreement = Table(show_header=False, box=None)
+    agreement.add_row("the recommended tier is the one the router used", f"{report.agreement:.1%}")
     if report.regret is not None:
-        summary.add_row(
+        agreement.add_row(
             "regret of the recommendation against the best tier (true chance)",
             f"{report.regret:.4f}",
         )
-    return [scores, calibration, summary]
+    return [scores, calibration, agreement]

@@ -97,7 +97,7 @@ def bench(
 
 def _scale(rows: int, postgres_url: str | None, use_model: bool, json_file: Path | None) -> None:
     """`bench --scale N`: one table per store and dataset, and the JSON of all of them."""
-    from learning_store.bench_scale import run_scale_benchmark
+    from learning_store.bench.scale import run_scale_benchmark
 
     results = run_scale_benchmark(
         rows,

@@ -66,10 +66,10 @@ def ingest(
 async def _ingest_all(
     files: list[Path], file_format: str | None, config, batch_size: int | None
 ) -> list[IngestSummary]:
+    from learning_store.api import LearningDatabase
     from learning_store.files.formats import detect_format
     from learning_store.files.ingest import ingest_file
     from learning_store.files.readers import progress_total
-    from learning_store.service import LearningDatabase
 
     summaries = []
     async with LearningDatabase(config=config) as db:
@@ -122,16 +122,14 @@ def export(
     from learning_store.files.writers import write_parquet_batches, write_records
 
     chosen = detect_format(out, file_format)
-    filters = {
-        "since": parse_moment(since, "--since"),
-        "until": parse_moment(until, "--until"),
-        "repo": repo,
-    }
+    since_at, until_at = parse_moment(since, "--since"), parse_moment(until, "--until")
     with build_repository(None, settings(url)) as repository:
         if chosen is FileFormat.PARQUET:
-            written = write_parquet_batches(out, repository.iter_arrow(**filters))
+            batches = repository.iter_arrow(since=since_at, until=until_at, repo=repo)
+            written = write_parquet_batches(out, batches)
         else:
-            written = write_records(out, chosen, repository.iter_chunks(**filters), durable=True)
+            chunks = repository.iter_chunks(since=since_at, until=until_at, repo=repo)
+            written = write_records(out, chosen, chunks, durable=True)
     console.print(
         f"wrote {written:,} executions to {out} ({chosen.value})", highlight=False, soft_wrap=True
     )

@@ -39,9 +39,9 @@ def demo(
 
 
 async def _demo(config: LearningConfig, count: int, days: int, seed: int) -> None:
+    from learning_store.api import LearningDatabase
     from learning_store.demo_data import generate
     from learning_store.repository.batching import chunks
-    from learning_store.service import LearningDatabase
 
     async with LearningDatabase(config=config) as db:
         console.print(

@@ -24,10 +24,13 @@ def build(url: UrlOption = None) -> None:
     Example: learning-store index build --url duckdb:///data/learning.db
     """
     from learning_store.repository import create_repository
+    from learning_store.repository.base import KeepsVectorIndex
 
     config = settings(url)
     store = create_repository(config.database_url, config=config)
     try:
+        if not isinstance(store, KeepsVectorIndex):
+            raise ValueError(f"{config.database_url}: this store keeps no index (it is exact)")
         started = time.perf_counter()
         status = store.build_vector_index(rebuild=True)
         seconds = time.perf_counter() - started

@@ -98,7 +98,7 @@ def similar(
 
 async def find_similar(config: LearningConfig, text: str, **options: Any) -> list[SimilarExecution]:
     """Semantic search through the service (embeds the query with the configured model)."""
-    from learning_store.service import LearningDatabase
+    from learning_store.api import LearningDatabase
 
     async with LearningDatabase(config=config) as db:
         return await db.find_similar(

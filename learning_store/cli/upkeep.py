@@ -45,7 +45,7 @@ def reembed(
 
 
 async def _reembed(config: LearningConfig, where_missing: bool) -> ReembedResult:
-    from learning_store.service import LearningDatabase
+    from learning_store.api import LearningDatabase
 
     async with LearningDatabase(config=config) as db:
         with rows_progress() as progress:

@@ -20,12 +20,12 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 
+from learning_store.api import LearningDatabase
 from learning_store.arrow_codec import arrow_rows
 from learning_store.bulk.validate import validate_mappings
 from learning_store.files.formats import FileFormat
 from learning_store.files.readers import ProgressCounter, SourceRow, read_batches, read_rows
 from learning_store.results import BatchResult
-from learning_store.service import LearningDatabase
 
 CONTENT_ID_NAMESPACE = uuid.UUID("6f1c2b8e-61a4-4d0c-9a53-2c6f1d0e7a11")
 """Namespace of task_ids derived from row content (uuid5)."""
@@ -147,10 +147,11 @@ async def _ingest_text(
         rows += len(batch)
         parsed = [row for row in batch if row.data is not None]
         bad: list[Reject] = [(row.line, None, row.error) for row in batch if row.error]
-        for row in parsed:
-            if "task_id" not in row.data:
-                row.data["task_id"] = content_task_id(row.data)
-        valid = validate_mappings([row.data for row in parsed])
+        rows_data = [row.data for row in parsed if row.data is not None]
+        for data in rows_data:
+            if "task_id" not in data:
+                data["task_id"] = content_task_id(data)
+        valid = validate_mappings(rows_data)
         await settle()
         pending = (asyncio.ensure_future(db.store_arrow([valid])), parsed, bad)
         await asyncio.sleep(0)  # let the write start in its thread before parsing on

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self, runtime_checkable
@@ -17,13 +17,13 @@ from learning_store.models import ExecutionRecord, as_utc
 from learning_store.results import (
     BatchResult,
     FeedbackResult,
+    Neighbour,
     OutcomeCount,
     PoolPerformance,
     SimilarExecution,
     SolutionPattern,
     StoreStats,
     TierPerformance,
-    TierRecommendation,
 )
 
 RecordInput = ExecutionRecord | Mapping[str, Any]
@@ -68,6 +68,39 @@ class ExecutionFilter:
         return self.until is None or record.timestamp < self.until
 
 
+@dataclass(frozen=True, slots=True)
+class SimilarityQuery:
+    """One similarity search, carried unchanged from the façade to every store.
+
+    `embedding` is the task's vector; rows of the last `days_back` days (and of `repo`,
+    when given) scoring at least `threshold` may answer, the best `limit` of them.
+    `exact=True` compares every candidate instead of asking an ANN index.
+    """
+
+    embedding: Any
+    repo: str | None = None
+    limit: int = 10
+    days_back: int = 90
+    threshold: float = 0.7
+    exact: bool = False
+
+
+@runtime_checkable
+class NeighbourOutcomes(Protocol):
+    """A store that can give advice each tier's nearest past outcomes without records.
+
+    The DuckDB store keeps every row's outcome in its vector index, so this costs about
+    one search; a store may return None (no index at hand) and advice then uses
+    `search_per_tier`.
+    """
+
+    def similar_outcomes(
+        self, query: SimilarityQuery, now: datetime
+    ) -> dict[str, builtins.list[Neighbour]] | None:
+        """Each tier's most similar past executions as the estimator reads them."""
+        ...
+
+
 @runtime_checkable
 class KeepsVectorIndex(Protocol):
     """A store that keeps a vector index of its own (DuckDB), loaded and built on request.
@@ -82,6 +115,10 @@ class KeepsVectorIndex(Protocol):
 
     def build_vector_index(self, *, rebuild: bool = False) -> Any:
         """Index every stored vector now and save the index; its status (None: no status)."""
+        ...
+
+    def has_vector_index(self) -> bool:
+        """Whether searches ask an ANN index (else they compare every candidate)."""
         ...
 
 
@@ -180,40 +217,24 @@ class ExecutionRepository(Protocol):
 
         Scores are always exact. A large store may find the rows with an ANN index, which
         can miss a few of the true best; `exact=True` compares every candidate instead.
+        Stores implement `search`; this builds its query (the one place these arguments
+        are spelled out for the stores).
         """
+        query = SimilarityQuery(embedding, repo, limit, days_back, threshold, exact)
+        return self.search(query)
+
+    def search(self, query: SimilarityQuery) -> builtins.list[SimilarExecution]:
+        """`find_similar` for a ready query."""
+        ...
+
+    def search_per_tier(self, query: SimilarityQuery) -> dict[str, builtins.list[SimilarExecution]]:
+        """Like `search`, but the best `query.limit` of each model tier (one pass)."""
         ...
 
     def outcome_counts(
         self, *, repo: str | None = None, days_back: int = 90
     ) -> builtins.list[OutcomeCount]:
         """Executions, successes and sums per model tier and task type, in the window."""
-        ...
-
-    def recommend_tier(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        task_type: str | None = None,
-        tiers: Sequence[str] | None = None,
-        min_success: float | None = None,
-        days_back: int = 90,
-        complexity_score: float | None = None,
-    ) -> TierRecommendation:
-        """The tier to run a task on, with an estimate per tier (`advice.recommend_tier`)."""
-        ...
-
-    def find_similar_per_tier(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-        exact: bool = False,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """Like `find_similar`, but the best `limit` of each model tier (one pass)."""
         ...
 
     def iter_chunks(

@@ -74,7 +74,7 @@ STORED_AMONG_ASKED = sa.select(executions.c.task_id).where(
 
 
 @lru_cache(maxsize=32)
-def compiled(statement: sa.Executable, dialect: Dialect) -> str:
+def compiled(statement: sa.ClauseElement, dialect: Dialect) -> str:
     """The SQL of a statement, compiled once per dialect, for `exec_driver_sql`.
 
     duckdb-engine switches SQLAlchemy's statement cache off, so executing the statement

@@ -270,7 +270,7 @@ def row_batch_of_records(records: Sequence[ExecutionRecord]) -> RowBatch:
     ids = np.frombuffer(b"".join(r.task_id.bytes for r in with_vectors), dtype=np.uint8)
     return RowBatch(
         ids=ids.reshape(-1, 16),
-        vectors=stack([r.embedding for r in with_vectors]),
+        vectors=stack([r.embedding for r in with_vectors if r.embedding is not None]),
         timestamps_us=np.array([micros(r.timestamp) for r in with_vectors], dtype=np.int64),
         repos=[r.repo for r in with_vectors],
         tiers=[r.model_tier for r in with_vectors],

@@ -137,12 +137,12 @@ def _difference(index: VectorIndex, at: int, table: RowBatch, row: int) -> str:
     labels = index.rows.codes
     if columns["timestamps"][at] != table.timestamps_us[row]:
         return "its timestamp differs"
-    for name, values in (
+    for name, labelled in (
         ("repos", table.repos),
         ("tiers", table.tiers),
         ("task_types", table.task_types),
     ):
-        if labels[name].label[columns[name][at]] != values[row]:
+        if labels[name].label[columns[name][at]] != labelled[row]:
             return f"its {name[:-1].replace('_', ' ')} differs"
     for name, values in (
         ("success", table.success),

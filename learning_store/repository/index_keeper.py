@@ -261,6 +261,7 @@ class IndexKeeper:
             return
 
         def apply(index: VectorIndex, stamp: TableStamp) -> TableStamp:
+            assert rows is not None
             index.add(rows)
             newest = max(filter(None, (stamp.newest_upload, uploaded_at)))
             return TableStamp(stamp.rows + written, newest, stamp.generation)

@@ -13,11 +13,15 @@ import numpy as np
 import pyarrow as pa
 
 from learning_store import analytics
-from learning_store.advice.recommend import RecommendsTiers
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import ExecutionRecord, as_utc
-from learning_store.repository.base import ExecutionFilter, RecordInput
+from learning_store.repository.base import (
+    ExecutionFilter,
+    ExecutionRepository,
+    RecordInput,
+    SimilarityQuery,
+)
 from learning_store.repository.batching import (
     ArrowInput,
     arrow_chunks,
@@ -42,7 +46,7 @@ from learning_store.vectors import stack
 DEFAULT_BATCH_SIZE = 100
 
 
-class InMemoryExecutionRepository(RecommendsTiers):
+class InMemoryExecutionRepository(ExecutionRepository):
     """Keeps records in a dict behind a lock; for tests and services that need no database."""
 
     def __init__(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
@@ -124,53 +128,22 @@ class InMemoryExecutionRepository(RecommendsTiers):
         """Number of records matching every filter."""
         return len(self._matching(ExecutionFilter(**filters)))
 
-    def find_similar(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-        exact: bool = False,
-    ) -> builtins.list[SimilarExecution]:
+    def search(self, query: SimilarityQuery) -> builtins.list[SimilarExecution]:
         """Exact cosine search with numpy over records that have an embedding (always)."""
-        query = query_vector(embedding)
-        since = datetime.now(UTC) - timedelta(days=days_back)
-        candidates = [
-            record
-            for record in self._matching(ExecutionFilter(repo=repo, since=since))
-            if record.embedding is not None
-        ]
+        candidates, scores = self._scored(query)
         if not candidates:
             return []
-        matrix = stack([record.embedding for record in candidates])
         task_ids = [record.task_id for record in candidates]
-        matches = top_matches(cosine_scores(matrix, query), task_ids, limit, threshold)
+        matches = top_matches(scores, task_ids, query.limit, query.threshold)
         return [SimilarExecution(candidates[row], score) for row, score in matches]
 
-    def find_similar_per_tier(
-        self,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-        exact: bool = False,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The best `limit` of each model tier, scored once (always exact)."""
-        query = query_vector(embedding)
-        since = datetime.now(UTC) - timedelta(days=days_back)
-        candidates = [
-            record
-            for record in self._matching(ExecutionFilter(repo=repo, since=since))
-            if record.embedding is not None
-        ]
+    def search_per_tier(self, query: SimilarityQuery) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `query.limit` of each model tier, scored once (always exact)."""
+        candidates, scores = self._scored(query)
         if not candidates:
             return {}
-        scores = cosine_scores(stack([record.embedding for record in candidates]), query)
         task_ids = [record.task_id for record in candidates]
+        limit, threshold = query.limit, query.threshold
         found = {}
         for tier in {record.model_tier for record in candidates}:
             mine = np.where([r.model_tier == tier for r in candidates], scores, -np.inf)
@@ -178,6 +151,20 @@ class InMemoryExecutionRepository(RecommendsTiers):
             if matches:
                 found[tier] = [SimilarExecution(candidates[row], score) for row, score in matches]
         return found
+
+    def _scored(self, query: SimilarityQuery) -> tuple[builtins.list[ExecutionRecord], np.ndarray]:
+        """The records the query may return (with an embedding) and their cosine scores."""
+        vector = query_vector(query.embedding)
+        since = datetime.now(UTC) - timedelta(days=query.days_back)
+        candidates = [
+            record
+            for record in self._matching(ExecutionFilter(repo=query.repo, since=since))
+            if record.embedding is not None
+        ]
+        if not candidates:
+            return [], np.empty(0, dtype=np.float32)
+        vectors = stack([r.embedding for r in candidates if r.embedding is not None])
+        return candidates, cosine_scores(vectors, vector)
 
     def outcome_counts(
         self, *, repo: str | None = None, days_back: int = 90

@@ -75,7 +75,7 @@ class _Vector(UserDefinedType):
         return f"vector({EMBEDDING_DIMENSION})"
 
 
-_VECTOR = sa.literal_column(VECTOR_SQL)
+_VECTOR: sa.ColumnClause[Any] = sa.literal_column(VECTOR_SQL)
 
 
 def has_vector_index(connection: Connection) -> bool:

@@ -98,7 +98,7 @@ def rows_of_table(table: pa.Table) -> Iterator[list[Any]]:
 
     Column by column: Arrow makes the Python values, numpy the vectors; no record is built.
     """
-    columns = []
+    columns: list[Any] = []
     for name in _COLUMNS:
         column = table.column(name)
         if name == "embedding":

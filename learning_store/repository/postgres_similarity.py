@@ -71,9 +71,11 @@ def _streamed(
         task_ids = [task_id for task_id, _, _ in chunk]
         matrix = np.array([vector for _, _, vector in chunk], dtype=np.float32)
         del chunk  # release the driver's Python floats before the next fetch
-        finite = np.isfinite(matrix).all(axis=1)  # NaN written by another tool: not searchable
+        finite = np.asarray(
+            np.isfinite(matrix).all(axis=1)
+        )  # NaN written by another tool: not searchable
         for group in set(groups):
-            rows = [row for row, name in enumerate(groups) if name == group and finite[row]]
+            rows = [row for row, name in enumerate(groups) if name == group and bool(finite[row])]
             keeper = best.setdefault(group, StreamingTopK(query, limit, threshold))
             keeper.add([task_ids[row] for row in rows], matrix[rows])
     found = {group: keeper.result() for group, keeper in best.items()}

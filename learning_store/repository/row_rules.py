@@ -30,7 +30,7 @@ from learning_store.models import (
 from learning_store.schema import executions
 
 _t = executions.c
-_FINITE_LIMIT = sa.literal(1e308, sa.Double())
+_FINITE_LIMIT: sa.ColumnElement[float] = sa.literal(1e308, sa.Double())
 """Every finite stored float is below this; infinity and NaN (which sorts above it) are not."""
 
 _REQUIRED_LABELS = ("task_type", "repo", "model_tier", "pool_type")

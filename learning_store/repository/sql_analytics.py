@@ -7,7 +7,7 @@ definitions match `learning_store.analytics`, and the tests hold both to the sam
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from learning_store.analytics import window_start
 from learning_store.models import as_utc
 from learning_store.repository.row_rules import readable
+from learning_store.repository.sql_core import SqlCore
 from learning_store.results import (
     OutcomeCount,
     PoolPerformance,
@@ -24,9 +25,6 @@ from learning_store.results import (
 )
 from learning_store.schema import equals, executions
 from learning_store.urls import duckdb_path
-
-if TYPE_CHECKING:
-    from learning_store.repository.sql import SqlExecutionRepository
 
 _t = executions.c
 _utc = sa.func.timezone("UTC", _t.timestamp)
@@ -222,7 +220,7 @@ def store_counts(
             sa.func.count().filter(~sa.func.coalesce(valid, sa.false())),
         )
     ).one()
-    per_repo = dict(
+    per_repo: dict[str, int] = dict(
         connection.execute(
             sa.select(_t.repo, sa.func.count()).where(valid).group_by(_t.repo).order_by(_t.repo)
         ).all()
@@ -241,34 +239,30 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-class SqlAnalyticsMethods:
-    """Mixin for `SqlExecutionRepository`: the analytics, each one statement on a connection."""
+class SqlAnalyticsMethods(SqlCore):
+    """Part of `SqlExecutionRepository`: the analytics, each one statement on a connection."""
 
-    __slots__ = ()
-
-    def outcome_counts(
-        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 90
-    ) -> list[OutcomeCount]:
+    def outcome_counts(self, *, repo: str | None = None, days_back: int = 90) -> list[OutcomeCount]:
         """See `learning_store.analytics.outcome_counts` (computed in SQL)."""
         with self._connection("count outcomes") as connection:
             return outcome_counts(connection, repo=repo, days_back=days_back)
 
     def tier_performance(
-        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 30
+        self, *, repo: str | None = None, days_back: int = 30
     ) -> list[TierPerformance]:
         """See `learning_store.analytics.tier_performance` (computed in SQL)."""
         with self._connection("compute tier performance") as connection:
             return tier_performance(connection, repo=repo, days_back=days_back)
 
     def pool_performance(
-        self: SqlExecutionRepository, *, repo: str | None = None, days_back: int = 7
+        self, *, repo: str | None = None, days_back: int = 7
     ) -> list[PoolPerformance]:
         """See `learning_store.analytics.pool_performance` (computed in SQL)."""
         with self._connection("compute pool performance") as connection:
             return pool_performance(connection, repo=repo, days_back=days_back)
 
     def solution_patterns(
-        self: SqlExecutionRepository,
+        self,
         *,
         repo: str | None = None,
         min_usage: int = 5,
@@ -281,7 +275,7 @@ class SqlAnalyticsMethods:
                 connection, repo=repo, min_usage=min_usage, limit=limit, days_back=days_back
             )
 
-    def stats(self: SqlExecutionRepository) -> StoreStats:
+    def stats(self) -> StoreStats:
         """Counts from SQL; size is the DuckDB file (and WAL) or the PostgreSQL database."""
         with self._connection("compute store statistics") as connection:
             total, oldest, newest, per_repo, without, invalid = store_counts(connection)

@@ -12,16 +12,15 @@ import builtins
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from learning_store.advice.estimator import Neighbour
 from learning_store.models import ExecutionRecord
-from learning_store.repository.base import ExecutionFilter
+from learning_store.repository.base import ExecutionFilter, SimilarityQuery
 from learning_store.repository.duckdb_vectors import (
     exact_matches,
     micros,
@@ -41,8 +40,9 @@ from learning_store.repository.postgres_similarity import (
     streamed_matches,
     streamed_matches_per_tier,
 )
+from learning_store.repository.sql_core import SqlCore
 from learning_store.repository.sql_rows import records_from
-from learning_store.results import SimilarExecution
+from learning_store.results import Neighbour, SimilarExecution
 from learning_store.schema import executions
 from learning_store.similarity import cosine_scores, query_vector, top_matches
 from learning_store.vector_index.index import Ranked, SearchFilter, VectorIndex
@@ -53,62 +53,32 @@ Answer = TypeVar("Answer")
 PGVECTOR_MARGIN = 10
 """Candidates pgvector returns beyond `limit`, for ties at the cut and rows changed since."""
 
-if TYPE_CHECKING:
-    from learning_store.repository.sql import SqlExecutionRepository
 
+class SqlSearchMethods(SqlCore):
+    """Part of `SqlExecutionRepository`: find_similar, per tier, and the index build."""
 
-class SqlSearchMethods:
-    """Mixin for `SqlExecutionRepository`: find_similar, per tier, and the index build."""
-
-    __slots__ = ()
-
-    def find_similar(
-        self: SqlExecutionRepository,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-        exact: bool = False,
-    ) -> builtins.list[SimilarExecution]:
+    def search(self, query: SimilarityQuery) -> builtins.list[SimilarExecution]:
         """Cosine search; scores are exact, and with `exact=True` so is the choice of rows.
 
         DuckDB: an ANN index proposes candidates (all rows are searched exactly below
         `LEARNING_STORE_ANN_MIN_ROWS`). PostgreSQL: pgvector's HNSW index when the extension
         is there, else every candidate vector streamed to numpy.
         """
-        found = self._search(embedding, repo, limit, days_back, threshold, False, exact)
-        return found.get("", [])
+        return self._search(query, per_tier=False).get("", [])
 
-    def find_similar_per_tier(
-        self: SqlExecutionRepository,
-        embedding: Any,
-        *,
-        repo: str | None = None,
-        limit: int = 10,
-        days_back: int = 90,
-        threshold: float = 0.7,
-        exact: bool = False,
-    ) -> dict[str, builtins.list[SimilarExecution]]:
-        """The best `limit` of each model tier, with one read of the candidates' rows."""
-        return self._search(embedding, repo, limit, days_back, threshold, True, exact)
+    def search_per_tier(self, query: SimilarityQuery) -> dict[str, builtins.list[SimilarExecution]]:
+        """The best `query.limit` of each model tier, with one read of the candidates' rows."""
+        return self._search(query, per_tier=True)
 
     def _search(
-        self: SqlExecutionRepository,
-        embedding: Any,
-        repo: str | None,
-        limit: int,
-        days_back: int,
-        threshold: float,
-        per_tier: bool,
-        exact: bool,
+        self, asked: SimilarityQuery, *, per_tier: bool
     ) -> dict[str, builtins.list[SimilarExecution]]:
         """Matches grouped by model tier, or all under "" (one read of every winner)."""
-        query = query_vector(embedding)
+        repo, limit, threshold, exact = asked.repo, asked.limit, asked.threshold, asked.exact
+        query = query_vector(asked.embedding)
         if limit <= 0:
             return {}
-        since = datetime.now(UTC) - timedelta(days=days_back)
+        since = datetime.now(UTC) - timedelta(days=asked.days_back)
         if not exact and self.dialect == "duckdb":
             where = SearchFilter(repo, micros(since))
             found = self._from_index(
@@ -142,7 +112,7 @@ class SqlSearchMethods:
         }
 
     def _from_index(
-        self: SqlExecutionRepository,
+        self,
         ask: Callable[[VectorIndex], Asked],
         then: Callable[[Connection, Asked], Answer],
     ) -> Answer | None:
@@ -170,23 +140,22 @@ class SqlSearchMethods:
                     return None
             keeper.wait_ready()
 
-    def _neighbours(
-        self: SqlExecutionRepository,
-        embedding: Any,
-        repo: str | None,
-        limit: int,
-        days_back: int,
-        now: datetime,
+    def similar_outcomes(
+        self, query: SimilarityQuery, now: datetime
     ) -> dict[str, builtins.list[Neighbour]] | None:
-        """DuckDB: each tier's most similar executions as advice reads them (None: no index).
+        """Each tier's most similar executions as advice reads them (`NeighbourOutcomes`).
 
-        The vector index keeps each row's outcome, so advice (100 neighbours a tier) reads
-        nothing from the table.
+        DuckDB's vector index keeps each row's outcome, so advice (100 neighbours a tier)
+        reads nothing from the table. None on PostgreSQL, and when the index could not be
+        loaded: advice then searches per tier.
         """
-        query = query_vector(embedding)
-        where = SearchFilter(repo, micros(now - timedelta(days=days_back)))
+        if self._keeper is None or query.exact:
+            return None
+        vector = query_vector(query.embedding)
+        where = SearchFilter(query.repo, micros(now - timedelta(days=query.days_back)))
+        limit, threshold = query.limit, query.threshold
         ranked = self._from_index(
-            lambda index: _ranked(index, query, where, limit, 0.0, True, self._probes),
+            lambda index: _ranked(index, vector, where, limit, threshold, True, self._probes),
             lambda _connection, found: found,
         )
         if ranked is None:
@@ -194,7 +163,7 @@ class SqlSearchMethods:
         return {tier: _neighbours_of(tier, found, micros(now)) for tier, found in ranked.items()}
 
     def _winners(
-        self: SqlExecutionRepository, connection: Connection, ranked: dict[str, Ranked]
+        self, connection: Connection, ranked: dict[str, Ranked]
     ) -> dict[str, builtins.list[SimilarExecution]]:
         """DuckDB: the winners' records in one read, with the vectors they were scored with.
 
@@ -216,7 +185,7 @@ class SqlSearchMethods:
         return found
 
     def _proposed(
-        self: SqlExecutionRepository,
+        self,
         connection: Connection,
         query: Any,
         repo: str | None,
@@ -249,7 +218,7 @@ class SqlSearchMethods:
         return proposed
 
     def _rescored(
-        self: SqlExecutionRepository,
+        self,
         proposed: dict[str, builtins.list[dict[str, Any]]],
         query: Any,
         limit: int,
@@ -272,7 +241,7 @@ class SqlSearchMethods:
         return found
 
     def _rows_of(
-        self: SqlExecutionRepository, connection: Connection, task_ids: builtins.list[UUID]
+        self, connection: Connection, task_ids: builtins.list[UUID]
     ) -> builtins.list[ExecutionRecord]:
         """The records of these task_ids (one statement)."""
         if not task_ids:
@@ -282,7 +251,7 @@ class SqlSearchMethods:
         statement = sa.select(executions).where(executions.c.task_id.in_(task_ids))
         return records_from(connection.execute(statement).mappings().all())
 
-    def load_vector_index(self: SqlExecutionRepository, *, wait: bool = True) -> None:
+    def load_vector_index(self, *, wait: bool = True) -> None:
         """DuckDB: load the vector index now (in the background unless `wait`).
 
         Writes that follow then go straight into it; without this the first search or
@@ -291,13 +260,11 @@ class SqlSearchMethods:
         if self._keeper is not None:
             self._keeper.load(wait=wait)
 
-    def has_vector_index(self: SqlExecutionRepository) -> bool:
+    def has_vector_index(self) -> bool:
         """Whether searches ask an ANN index (DuckDB: always; PostgreSQL: with pgvector)."""
         return self.dialect == "duckdb" or self._pgvector
 
-    def build_vector_index(
-        self: SqlExecutionRepository, *, rebuild: bool = False
-    ) -> IndexStatus | None:
+    def build_vector_index(self, *, rebuild: bool = False) -> IndexStatus | None:
         """DuckDB: load the vector index, index every row, save it, and say how it stands.
 
         It also checkpoints the database and reopens it: rows still in DuckDB's write-ahead

@@ -7,7 +7,7 @@ DuckDB file, after claiming the rows in the write gate).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -19,11 +19,9 @@ from learning_store.feedback import Feedback, feedback_of, validated
 from learning_store.models import EMBEDDING_DIMENSION, embedding_text_of
 from learning_store.repository.duckdb_bulk import registered
 from learning_store.repository.duckdb_vectors import indexable_rows_of
+from learning_store.repository.sql_core import SqlCore
 from learning_store.results import FeedbackResult
 from learning_store.schema import executions, store_settings
-
-if TYPE_CHECKING:
-    from learning_store.repository.sql import SqlExecutionRepository
 
 _t = executions.c
 
@@ -140,13 +138,11 @@ def set_embeddings(connection: Connection, vectors: Mapping[UUID, Any]) -> int:
     return connection.execute(_SET_VECTOR, rows).rowcount
 
 
-class SqlUpkeepMethods:
-    """Mixin for `SqlExecutionRepository`: feedback, settings and embeddings after the fact."""
-
-    __slots__ = ()
+class SqlUpkeepMethods(SqlCore):
+    """Part of `SqlExecutionRepository`: feedback, settings and embeddings after the fact."""
 
     def record_feedback(
-        self: SqlExecutionRepository,
+        self,
         task_id: UUID | str,
         *,
         accepted: bool | None = None,
@@ -155,13 +151,13 @@ class SqlUpkeepMethods:
         """Set the user feedback of a stored execution; False when the task_id is unknown."""
         return self._apply_feedback([feedback_of(task_id, accepted, rating)]).updated == 1
 
-    def record_feedback_many(self: SqlExecutionRepository, items: Iterable[Any]) -> FeedbackResult:
+    def record_feedback_many(self, items: Iterable[Any]) -> FeedbackResult:
         """Feedback for many executions in one transaction; unknown and bad items reported."""
         feedback, rejected = validated(items)
         result = self._apply_feedback(feedback) if feedback else FeedbackResult()
         return FeedbackResult(result.updated, result.unknown, rejected)
 
-    def _apply_feedback(self: SqlExecutionRepository, items: list[Feedback]) -> FeedbackResult:
+    def _apply_feedback(self, items: list[Feedback]) -> FeedbackResult:
         """Update the feedback columns of the stored rows among `items`, in one transaction.
 
         Rows are updated in task_id order, so concurrent batches on PostgreSQL never
@@ -175,31 +171,29 @@ class SqlUpkeepMethods:
         unknown = [key for key in keys if key not in found]
         return FeedbackResult(len(keys) - len(unknown), unknown)
 
-    def read_setting(self: SqlExecutionRepository, name: str) -> str | None:
+    def read_setting(self, name: str) -> str | None:
         """A fact recorded about the stored data (such as the embedding model), or None."""
         with self._connection("read a setting") as connection:
             return read_setting(connection, name)
 
-    def write_setting(self: SqlExecutionRepository, name: str, value: str | None) -> None:
+    def write_setting(self, name: str, value: str | None) -> None:
         """Record a fact about the stored data; None removes it."""
         with self._exclusively(), self._transaction("write a setting") as connection:
             write_setting(connection, name, value)
 
-    def count_embedding_work(
-        self: SqlExecutionRepository, *, missing_only: bool, after: UUID | None = None
-    ) -> int:
+    def count_embedding_work(self, *, missing_only: bool, after: UUID | None = None) -> int:
         """Rows a re-embed would visit (after `after`): without a usable embedding, or all."""
         with self._connection("count rows to embed") as connection:
             return count_embedding_work(connection, missing_only=missing_only, after=after)
 
     def embedding_work(
-        self: SqlExecutionRepository, *, missing_only: bool, after: UUID | None, limit: int
+        self, *, missing_only: bool, after: UUID | None, limit: int
     ) -> list[tuple[UUID, str]]:
         """Up to `limit` (task_id, embedding text) pairs after `after`, in task_id order."""
         with self._connection("read rows to embed") as connection:
             return embedding_work(connection, missing_only=missing_only, after=after, limit=limit)
 
-    def set_embeddings(self: SqlExecutionRepository, vectors: Mapping[UUID, Any]) -> int:
+    def set_embeddings(self, vectors: Mapping[UUID, Any]) -> int:
         """Replace these rows' embeddings in one transaction; return how many rows exist.
 
         On DuckDB the vector index then drops the old vectors and takes in the new ones.

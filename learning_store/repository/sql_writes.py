@@ -15,7 +15,6 @@ import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import numpy as np
@@ -44,13 +43,11 @@ from learning_store.repository.duckdb_vectors import (
     row_batch_of_table,
     stored_at,
 )
+from learning_store.repository.sql_core import SqlCore
 from learning_store.repository.sql_rows import row_values
 from learning_store.results import BatchResult
 from learning_store.schema import executions
 from learning_store.vector_index.rows import RowBatch
-
-if TYPE_CHECKING:
-    from learning_store.repository.sql import SqlExecutionRepository
 
 COPY_THRESHOLD = 8
 """PostgreSQL chunks of fewer rows take a plain INSERT: staging costs more than it saves."""
@@ -81,16 +78,14 @@ class _Chunk:
         return self.arrow.column("task_id").combine_chunks().storage.to_pylist()
 
 
-class SqlWriteMethods:
-    """Mixin for `SqlExecutionRepository`: add, add_many and add_arrow."""
+class SqlWriteMethods(SqlCore):
+    """Part of `SqlExecutionRepository`: add, add_many and add_arrow."""
 
-    __slots__ = ()
-
-    def add(self: SqlExecutionRepository, record: RecordInput) -> bool:
+    def add(self, record: RecordInput) -> bool:
         """Store one record; False when its task_id is already stored."""
         return self._insert_new(self._prepare(ValidatedChunk([to_record(record)]))) == 1
 
-    def add_many(self: SqlExecutionRepository, records: Iterable[RecordInput]) -> BatchResult:
+    def add_many(self, records: Iterable[RecordInput]) -> BatchResult:
         """Validate and store rows chunk by chunk; see `ExecutionRepository.add_many`.
 
         On DuckDB, chunks of plain dicts are validated column by column into Arrow (see
@@ -100,16 +95,16 @@ class SqlWriteMethods:
         chunks = validated_chunks(records, self.batch_size, bulk=self.dialect == "duckdb")
         return self._write_chunks(chunks)
 
-    def add_arrow(self: SqlExecutionRepository, batches: Iterable[ArrowInput]) -> BatchResult:
+    def add_arrow(self, batches: Iterable[ArrowInput]) -> BatchResult:
         """Validate and store rows given as Arrow; see `ExecutionRepository.add_arrow`."""
         return self._write_chunks(arrow_chunks(batches, self.batch_size))
 
-    def _write_chunks(self: SqlExecutionRepository, chunks: Iterable[Chunk]) -> BatchResult:
+    def _write_chunks(self, chunks: Iterable[Chunk]) -> BatchResult:
         return write_in_chunks(
             chunks, self._insert_new, prepare=self._prepare, parallel=self.parallel_writes
         )
 
-    def _prepare(self: SqlExecutionRepository, chunk: Chunk) -> _Chunk:
+    def _prepare(self, chunk: Chunk) -> _Chunk:
         """Stamp the upload time and have the Arrow table ready where the write takes one."""
         uploaded_at = upload_time()
         arrow_sized = valid_count(chunk) >= ARROW_THRESHOLD
@@ -121,7 +116,7 @@ class SqlWriteMethods:
             arrow = records_to_arrow(records, uploaded_at)
         return _Chunk(records, uploaded_at, arrow)
 
-    def _insert_new(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+    def _insert_new(self, chunk: _Chunk) -> int:
         """Write a chunk's records not yet stored in one transaction; return how many.
 
         On DuckDB the vector index takes in the stored rows before the gate is released.
@@ -135,7 +130,7 @@ class SqlWriteMethods:
                 )
         return written
 
-    def _copy(self: SqlExecutionRepository, chunk: _Chunk) -> int:
+    def _copy(self, chunk: _Chunk) -> int:
         """PostgreSQL: store a chunk's new rows by binary COPY (see `postgres_copy`)."""
         from learning_store.repository import postgres_copy  # psycopg: the postgres extra
 
@@ -147,7 +142,7 @@ class SqlWriteMethods:
         with self._engine.begin() as connection:
             return len(postgres_copy.copy_new_rows(connection, rows))
 
-    def _write(self: SqlExecutionRepository, chunk: _Chunk) -> tuple[int, set[bytes] | None]:
+    def _write(self, chunk: _Chunk) -> tuple[int, set[bytes] | None]:
         """Store a chunk's new rows: how many, and (when not all) their ids, 16 bytes each."""
         if chunk.arrow is not None and self.dialect == "duckdb":
             with self._engine.connect() as connection:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol, Self, runtime_checkable
 
+from learning_store.api import LearningDatabase
 from learning_store.models import ExecutionRecord
-from learning_store.service import LearningDatabase
 from learning_store.telemetry.routing import RoutingTelemetry
 from learning_store.telemetry.stats import TelemetryStats
 
@@ -107,9 +107,9 @@ class TelemetryCapture:
         extra = {key: value for key, value in task.items() if key not in _TASK_DATA_FIELDS}
         joined = await self.telemetry.record_routing_decision(
             _task_id(data),
-            task.get("type") or task.get("task_type"),
+            task.get("type") or task.get("task_type"),  # type: ignore[arg-type] # checked there
             task.get("description") or "",
-            task.get("repo"),
+            task.get("repo"),  # type: ignore[arg-type] # the record's rules check it
             fields["model_tier"],
             fields["pool_type"],
             fields["routing_confidence"],
@@ -136,7 +136,7 @@ class TelemetryCapture:
             raise ValueError(
                 f"{', '.join(missing)}: required in an execution outcome (task {task_id})"
             )
-        values = {name: data.get(name) for name in _OUTCOME_FIELDS}
+        values: dict[str, Any] = {name: data.get(name) for name in _OUTCOME_FIELDS}
         extra = {
             key: value
             for key, value in data.items()
@@ -144,8 +144,8 @@ class TelemetryCapture:
         }
         joined = await self.telemetry.record_outcome(
             task_id,
-            values["success"],
-            values["duration_seconds"],
+            bool(values["success"]),
+            float(values["duration_seconds"]),
             actual_cost=values["actual_cost"],
             quality_score=values["quality_score"],
             error_type=_label(values["error_type"]),

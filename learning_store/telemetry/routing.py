@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Self
 from uuid import UUID
 
+from learning_store.api import LearningDatabase
 from learning_store.config import LearningConfig
 from learning_store.errors import NotInitializedError, TelemetryClosedError
 from learning_store.models import ExecutionRecord
 from learning_store.repository.batching import to_record
 from learning_store.results import BatchResult
-from learning_store.service import LearningDatabase
 from learning_store.telemetry.halves import JoinedEntryPoints
 from learning_store.telemetry.joiner import DecisionOutcomeJoiner
 from learning_store.telemetry.spool import Spool, SpoolFile

@@ -108,7 +108,7 @@ class ExactVectors:
                 self._memory = grown
             self._memory[self._size : end] = block
         else:
-            data = memoryview(block).cast("B")
+            data = memoryview(block.data).cast("B")
             with self._path.open("ab", buffering=0) as file:
                 file.write(data)
             self._hash.update(data)
@@ -131,6 +131,7 @@ class ExactVectors:
     def _map(self, rows: int) -> np.ndarray:
         mapped = self._mapped
         if mapped is None or len(mapped) < rows:
+            assert self._path is not None
             size = self._size
             mapped = np.memmap(
                 self._path, dtype=np.float32, mode="r", shape=(size, self._dimension)

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +67,7 @@ class SavedState:
     snapshot: str
     vectors: str
     checksums: dict[str, str]
-    labels: dict[str, list[str]]
+    labels: dict[str, Sequence[str]]
 
 
 def folder_for(database: Path) -> Path:
@@ -118,7 +119,7 @@ class Snapshot:
         target.mkdir(parents=True)
         checksums = dict(self.state.checksums)
         buffer = io.BytesIO()
-        np.savez(buffer, **self.columns)
+        np.savez(buffer, allow_pickle=False, **self.columns)
         checksums["rows"] = _write_durably(target / "rows.npz", buffer.getbuffer())
         if self.clusters is not None:
             checksums["clusters"] = _write_durably(target / "clusters.faiss", self.clusters)
@@ -291,11 +292,11 @@ def _stamp_document(state: SavedState) -> dict[str, Any]:
     return {**body, "self": _digest(json.dumps(body, sort_keys=True).encode())}
 
 
-def _digest(data: bytes | memoryview | np.ndarray) -> str:
+def _digest(data: Any) -> str:
     return xxhash.xxh3_64_hexdigest(data)
 
 
-def _write_durably(path: Path, data: bytes | memoryview | np.ndarray) -> str:
+def _write_durably(path: Path, data: Any) -> str:
     """Write a file and fsync it; its checksum."""
     with path.open("wb") as file:
         file.write(data)

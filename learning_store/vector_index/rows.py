@@ -95,7 +95,7 @@ class RowBatch:
 
     def take(self, rows: np.ndarray) -> RowBatch:
         """Only these rows (positions into this batch)."""
-        chosen = {}
+        chosen: dict[str, Any] = {}
         for field in fields(self):
             column = getattr(self, field.name)
             is_array = isinstance(column, np.ndarray)
@@ -166,7 +166,7 @@ class IndexedRows:
         start, count = self._size, len(batch)
         self._reserve(start + count)
         end = start + count
-        values = {name: getattr(batch, name, None) for name in COLUMN_TYPES}
+        values: dict[str, Any] = {name: getattr(batch, name, None) for name in COLUMN_TYPES}
         values["timestamps"] = batch.timestamps_us
         values["scale"] = inverse_lengths(batch.vectors)
         values["dead"] = False
@@ -246,7 +246,7 @@ class IndexedRows:
                 keep = matching if keep is None else keep & matching
         return keep
 
-    def snapshot(self, stop: int) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    def snapshot(self, stop: int) -> tuple[dict[str, np.ndarray], dict[str, Sequence[str]]]:
         """Copies of the first `stop` rows' columns and the labels of the codes, for saving."""
         columns = {name: column[:stop].copy() for name, column in self.columns.items()}
         return columns, {name: list(codes.label) for name, codes in self.codes.items()}

@@ -12,39 +12,20 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from learning_store.arrow_codec import records_to_arrow
+from learning_store.bench.common import BenchOptions, BenchResult, make_records, scratch, timed
 from learning_store.config import LearningConfig
 from learning_store.files.formats import FileFormat
 from learning_store.files.writers import write_parquet_batches, write_records
-from learning_store.repository import ExecutionRepository, create_repository
-
-if TYPE_CHECKING:
-    from learning_store.bench import BenchOptions, BenchResult
+from learning_store.repository import ExecutionRepository, RecordInput, create_repository
 
 TURNS = 3
 """Turns each side of a bulk ratio takes; the best of each side is kept."""
-
-
-@contextmanager
-def scratch() -> Iterator[Path]:
-    """A temporary folder for one measurement."""
-    with tempfile.TemporaryDirectory(prefix="learning-store-bench-") as folder:
-        yield Path(folder)
-
-
-def timed(work: Callable[[], object]) -> float:
-    """Seconds `work` took."""
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
 
 
 def _store(path: Path, batch_size: int = 1000) -> ExecutionRepository:
@@ -56,8 +37,6 @@ def measure_export(options: BenchOptions, result: BenchResult) -> None:
 
     Both write ZSTD Parquet oldest first, each from a process of its own.
     """
-    from learning_store.bench import make_records
-
     ours, engine = [], []
     with scratch() as folder:
         store = _store(folder / "export.db")
@@ -87,8 +66,6 @@ async def measure_ingest(options: BenchOptions, result: BenchResult) -> None:
     the one the command reports (rows over the ingest's own seconds), and the whole
     command's seconds, its start and the saved index included, are a rate beside it.
     """
-    from learning_store.bench import make_records
-
     records = make_records(options.ingest_rows, seed=5)
     ours, engine, jsonl, jsonl_wall = [], [], [], []
     insert = "INSERT INTO executions SELECT * FROM read_parquet(?)"
@@ -172,8 +149,6 @@ def measure_dict_batches(options: BenchOptions, result: BenchResult) -> None:
 
     The dicts hold embeddings as lists of floats; each run writes a new DuckDB file.
     """
-    from learning_store.bench import make_records
-
     records = make_records(options.records * 5, seed=9)
     dicts = [record.model_dump() for record in records]
     as_dicts, as_records = [], []
@@ -188,7 +163,7 @@ def measure_dict_batches(options: BenchOptions, result: BenchResult) -> None:
     result.ratios.update(add_many_dicts_vs_records=min(as_records) / min(as_dicts))
 
 
-def _add_many(path: Path, rows: list) -> float:  # type: ignore[type-arg]
+def _add_many(path: Path, rows: Sequence[RecordInput]) -> float:
     store = _store(path)
     try:
         seconds = timed(lambda: store.add_many(rows))

@@ -2,13 +2,16 @@
 
 Blocking work (SQL, the model) runs in worker threads, so the event loop keeps serving
 while a batch is stored; the repository and embedder are safe to share between threads.
+The class is composed, not assembled from mixins: batch writes go to an `EmbeddingWriter`
+(`api.writes`), routing advice to `api.advice`, and the original system's documented
+calls return the typed results' documented dicts (`api.original`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -16,10 +19,18 @@ from typing import Any, Self, TypeVar
 import pyarrow as pa
 
 from learning_store import bootstrap
-from learning_store.advice.facade import AdviceApi
+from learning_store.advice import AdviceRequest, Evaluation
+from learning_store.api import advice
+from learning_store.api.model_guard import ModelGuard, model_name_of, with_overrides
+from learning_store.api.original import (
+    SOLUTION_PATTERN_DAYS,
+    as_dicts,
+    cleanup_cutoff,
+    cleanup_summary,
+)
+from learning_store.api.writes import ARROW_WINDOW, EmbeddingWriter
 from learning_store.archive import PruneResult, prune
 from learning_store.config import LearningConfig
-from learning_store.embedding_writes import ARROW_WINDOW, EmbeddingWrites
 from learning_store.embeddings import Embedder
 from learning_store.errors import (
     ConfigurationError,
@@ -30,16 +41,14 @@ from learning_store.errors import (
 )
 from learning_store.feedback import Feedback
 from learning_store.models import EMBEDDING_DIMENSION
-from learning_store.original_api import SOLUTION_PATTERN_DAYS, OriginalApi
 from learning_store.reembedding import (
     DEFAULT_BATCH_ROWS,
     Progress,
     ReembedResult,
-    check_model,
     reembed,
 )
 from learning_store.repository import ExecutionRepository, RecordInput
-from learning_store.repository.base import KeepsVectorIndex
+from learning_store.repository.base import KeepsVectorIndex, SimilarityQuery
 from learning_store.repository.batching import (
     arrow_chunks,
     to_record,
@@ -52,12 +61,13 @@ from learning_store.results import (
     SolutionPattern,
     StoreStats,
     TierPerformance,
+    TierRecommendation,
 )
 
 T = TypeVar("T")
 
 
-class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
+class LearningDatabase:
     """Store executions and ask what happened to similar tasks before.
 
     With no `repository`, `initialize()` opens the store named by `database_path` (a DuckDB
@@ -66,7 +76,7 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
     is PostgreSQL's; a DuckDB file has one writer and keeps its own two connections).
     Objects handed in are the caller's to close; objects built here are closed by `close()`.
     The original system's documented calls (`find_similar_executions`, `get_*`,
-    `cleanup_old_executions`) return plain dicts; see `learning_store.original_api`.
+    `cleanup_old_executions`) return plain dicts; see `learning_store.api.original`.
     """
 
     def __init__(
@@ -79,18 +89,17 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         embedder: Embedder | None = None,
         config: LearningConfig | None = None,
     ) -> None:
-        self.config = _with_overrides(
+        self.config = with_overrides(
             config or LearningConfig(), embedding_model=embedding_model, pool_size=pool_size
         )
         self._database_path = database_path
         self._repository = repository
         self._embedder = embedder
         self._owns_repository = repository is None
-        self._model_name: str | None = (
-            self.config.embedding_model if embedder is None else _model_name_of(embedder)
+        self._model = ModelGuard(
+            self.config.embedding_model if embedder is None else model_name_of(embedder)
         )
-        """The model behind the embedder, checked against the store's; None: unknown."""
-        self._model_checked = False
+        self._writer = EmbeddingWriter(embedder, self._model.check)
         self._initialized = False
         self._init_lock = asyncio.Lock()
 
@@ -125,6 +134,7 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             await asyncio.to_thread(self._repository.load_vector_index, wait=True)
         if self._embedder is None:
             self._embedder = bootstrap.build_embedder(self.config)
+            self._writer = EmbeddingWriter(self._embedder, self._model.check)
         if self._embedder is not None and self._embedder.dimension != EMBEDDING_DIMENSION:
             raise ConfigurationError(
                 f"The embedding model gives {self._embedder.dimension}-number vectors but "
@@ -170,7 +180,12 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             pydantic.ValidationError: the record breaks a rule (the message names the field).
         """
         repository = self.repository
-        return await self._run(lambda: repository.add(self._embedded([to_record(record)])[0]))
+
+        def store() -> bool:
+            embedded = self._writer.embedded([to_record(record)], repository, skip_stored=False)
+            return repository.add(embedded[0])
+
+        return await self._run(store)
 
     async def store_executions_batch(self, records: Iterable[RecordInput]) -> int:
         """Store many executions, embedding them in batches; return how many were stored.
@@ -182,7 +197,7 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
     async def store_batch(self, records: Iterable[RecordInput]) -> BatchResult:
         """Store many executions and report stored, duplicate and rejected rows (by index)."""
         repository = self.repository
-        return await self._run(lambda: self._store_batch(repository, records))
+        return await self._run(lambda: self._writer.store_batch(repository, records))
 
     async def store_arrow(
         self,
@@ -203,7 +218,7 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         def store() -> BatchResult:
             if isinstance(repository, KeepsVectorIndex):  # bulk rows go straight into it
                 repository.load_vector_index(wait=True)
-            return self._store_valid(repository, valid)
+            return self._writer.store_valid(repository, valid)
 
         return await self._run(store)  # one hop: the write starts as soon as it is asked
 
@@ -260,15 +275,10 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
             )
 
         def search() -> builtins.list[SimilarExecution]:
-            self._check_model(repository)
-            query = embedder.embed([task_description])[0]
-            return repository.find_similar(
-                query,
-                repo=repo,
-                limit=limit,
-                days_back=days_back,
-                threshold=threshold,
-                exact=exact,
+            self._model.check(repository)
+            embedding = embedder.embed([task_description])[0]
+            return repository.search(
+                SimilarityQuery(embedding, repo, limit, days_back, threshold, exact)
             )
 
         return await self._run(search)
@@ -318,10 +328,8 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
         """
         repository, target = self.repository, model or self.config.embedding_model
         embedder = self._embedder
-        if embedder is None or target != self._model_name:
-            embedder = bootstrap.build_embedder(
-                _with_overrides(self.config, embedding_model=target)
-            )
+        if embedder is None or target != self._model.model_name:
+            embedder = bootstrap.build_embedder(with_overrides(self.config, embedding_model=target))
         if embedder is None:
             raise EmbeddingsUnavailableError(
                 "Re-embedding needs embeddings, which are disabled "
@@ -337,18 +345,99 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
                 on_progress=on_progress,
             )
         )
-        self._model_checked = False
+        self._model.forget()
         return result
-
-    def _check_model(self, repository: ExecutionRepository) -> None:
-        """Refuse to mix models in one store (once per LearningDatabase once it passed)."""
-        if not self._model_checked and self._model_name is not None:
-            check_model(repository, self._model_name)
-            self._model_checked = True
 
     async def get_stats(self) -> StoreStats:
         """Row count, time span, rows per repo, rows without embedding, size on disk."""
         return await self._run(self.repository.stats)
+
+    # Routing advice (see `learning_store.advice`) ---------------------------------------
+
+    async def recommend_tier(
+        self,
+        task_description: str,
+        *,
+        repo: str | None = None,
+        task_type: str | None = None,
+        tiers: Sequence[str] | None = None,
+        min_success: float | None = None,
+        days_back: int = 90,
+        complexity_score: float | None = None,
+    ) -> TierRecommendation:
+        """Which tier should run this task, with an estimate for every candidate tier.
+
+        `complexity_score` (the router's own estimate, 0-100) sharpens the estimates when
+        given: past executions of similar complexity weigh more.
+        """
+        request = AdviceRequest(repo, task_type, tiers, min_success, days_back, complexity_score)
+        repository, embedder = self.repository, advice.required(self._embedder)
+
+        def recommend() -> TierRecommendation:
+            self._model.check(repository)
+            return advice.recommend(repository, embedder, task_description, request)
+
+        return await self._run(recommend)
+
+    async def evaluate_advice(self, days: int = 30) -> Evaluation:
+        """Replay the last `days` days and score the estimates (see `advice.evaluation`).
+
+        On the demo's data, whose generator knows each task's true chances, the report also
+        gives the regret of the recommendations.
+        """
+        repository, embedder = self.repository, advice.required(self._embedder)
+
+        def replay() -> Evaluation:
+            self._model.check(repository)
+            return advice.evaluate_history(repository, embedder, days)
+
+        return await self._run(replay)
+
+    # The original system's documented calls: plain, JSON-ready dicts --------------------
+
+    async def find_similar_executions(
+        self,
+        task_description: str,
+        repo: str | None = None,
+        limit: int = 10,
+        days_back: int = 90,
+        threshold: float = 0.7,
+    ) -> builtins.list[dict[str, Any]]:
+        """Past executions like this task, best first, as dicts ending in `similarity`."""
+        return as_dicts(
+            await self.find_similar(task_description, repo, limit, days_back, threshold)
+        )
+
+    async def get_tier_performance(
+        self, repo: str | None = None, days_back: int = 30
+    ) -> builtins.list[dict[str, Any]]:
+        """Rows of `tier_performance_mv`: per repo, tier, task type and UTC day."""
+        return as_dicts(await self.tier_performance(repo, days_back))
+
+    async def get_pool_performance(
+        self, repo: str | None = None, days_back: int = 7
+    ) -> builtins.list[dict[str, Any]]:
+        """Rows of `pool_performance_mv`: per pool, repo and UTC hour."""
+        return as_dicts(await self.pool_performance(repo, days_back))
+
+    async def get_solution_patterns(
+        self, repo: str | None = None, min_usage: int = 5, limit: int = 10
+    ) -> builtins.list[dict[str, Any]]:
+        """Rows of `solution_patterns_mv`: summaries used `min_usage`+ times in 90 days."""
+        return as_dicts(await self.solution_patterns(repo, min_usage, limit, SOLUTION_PATTERN_DAYS))
+
+    async def cleanup_old_executions(
+        self, days_to_keep: int = 90, archive_path: str | Path | None = None
+    ) -> dict[str, int]:
+        """Delete executions older than `days_to_keep` days, archiving them first if asked.
+
+        With `archive_path`, rows go to verified ZSTD Parquet files (one per UTC day) and
+        only rows that read back are deleted. Returns `deleted_count`, `days_cleaned` (the
+        age in days past which rows were removed) and, when archiving, `archived_count`.
+        """
+        archive_dir = None if archive_path is None else Path(archive_path)
+        result = await self.prune(cleanup_cutoff(days_to_keep), archive_dir)
+        return cleanup_summary(result, days_to_keep, archived=archive_dir is not None)
 
     async def _run(self, work: Callable[[], T]) -> T:
         """Run blocking work in a worker thread so the event loop stays responsive."""
@@ -357,17 +446,3 @@ class LearningDatabase(EmbeddingWrites, OriginalApi, AdviceApi):
     def __repr__(self) -> str:
         where = getattr(self._repository, "url", None) or self._database_path or "not opened"
         return f"LearningDatabase({where!s})"
-
-
-def _model_name_of(embedder: Embedder) -> str | None:
-    """The model name of a handed-in embedder, when it says (a caching wrapper's inner's)."""
-    inner = getattr(embedder, "inner", embedder)
-    return getattr(inner, "model_name", None)
-
-
-def _with_overrides(config: LearningConfig, **overrides: Any) -> LearningConfig:
-    """`config` with the given (non-None) settings replaced, validated like any setting."""
-    given = {name: value for name, value in overrides.items() if value is not None}
-    if not given:
-        return config
-    return LearningConfig(**{**config.model_dump(), **given})

@@ -19,19 +19,29 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import sqlalchemy as sa
 
-from learning_store.bulk.columns import vector_array
+from learning_store.bench.scale_data import (
+    DAYS,
+    REPOS,
+    batches_of,
+    cluster_centres,
+    clustered,
+    clustered_like,
+    exact_top10,
+    random_vectors,
+    rows_batch,
+    rss_mb,
+)
 from learning_store.config import LearningConfig
-from learning_store.models import EMBEDDING_DIMENSION
 from learning_store.repository import ExecutionRepository, create_repository
 from learning_store.repository.pgvector_search import DROP_INDEX_SQL
 
@@ -42,38 +52,10 @@ MIN_QUERIES = 5
 """A measurement stops after SEARCH_BUDGET_S once it has MIN_QUERIES queries."""
 EVERYTHING = 100 * 365
 """days_back that keeps every row (find_similar's default keeps 90 days)."""
-REPOS = 20
-"""Repositories the rows are spread over: a repo filter keeps 1/20 of them."""
-DAYS = 180
-"""Days the timestamps span: `days_back=7` keeps ~4% of the rows."""
-NOISE = 0.025
-"""Per-dimension noise around a cluster centre (cosine to the centre ~0.86)."""
-WRITE_BATCH = 50_000
-"""Rows per Arrow batch while building the store."""
 EXACT_QUERIES = 10
 """`exact=True` searches timed (each reads every vector: seconds at a million rows)."""
 SURER = LearningConfig(ann_probes=256, pgvector_ef_search=400)
 """The setting that trades speed for recall, timed beside the defaults."""
-TAIL_SHARE = 0.02
-"""Share of the rows inserted after the index is loaded, to time inserts that maintain it."""
-CLUSTER_TEXTS = [
-    f"{verb} the {thing} in the {area} service"
-    for verb in ("fix", "refactor", "document", "speed up", "test", "migrate", "review", "upgrade")
-    for thing in (
-        "login flow",
-        "orders query",
-        "payment retry",
-        "cache layer",
-        "search index",
-        "rate limiter",
-        "email sender",
-        "report export",
-        "image resizer",
-        "audit log",
-    )
-    for area in ("billing", "auth", "catalog", "shipping", "analytics", "gateway")
-]
-"""Varied task texts whose model embeddings are the cluster centres (480 of them)."""
 
 
 @dataclass(frozen=True)
@@ -91,93 +73,6 @@ class ScaleResult:
     dataset: str
     rows: int
     numbers: dict[str, float] = field(default_factory=dict)
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1, as float32."""
-    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
-
-
-def clustered(centres: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Noisy copies of the centres: what real embeddings of recurring tasks look like."""
-    rng = np.random.default_rng(seed)
-    picked = centres[rng.integers(0, len(centres), count)]
-    return unit_rows(picked + rng.normal(scale=NOISE, size=picked.shape))
-
-
-def random_vectors(count: int, seed: int) -> np.ndarray:
-    """Uniform random directions: no structure for an index to exploit."""
-    return unit_rows(np.random.default_rng(seed).normal(size=(count, EMBEDDING_DIMENSION)))
-
-
-def cluster_centres(use_model: bool) -> np.ndarray:
-    """Embeddings of `CLUSTER_TEXTS`: the real model's, or the hashing embedder's without it."""
-    from learning_store.embeddings import HashingEmbedder, SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder("all-MiniLM-L6-v2") if use_model else HashingEmbedder()
-    return unit_rows(np.asarray(embedder.embed(CLUSTER_TEXTS), dtype=np.float32))
-
-
-def rows_batch(vectors: np.ndarray, start: int, now: datetime) -> pa.RecordBatch:
-    """Rows for these vectors (row numbers from `start`): repos and times vary by row."""
-    count = len(vectors)
-    numbers = np.arange(start, start + count)
-    ages_us = (numbers * 7_919 % (DAYS * 86_400)) * 1_000_000
-    stamp = int(now.timestamp() * 1_000_000) - ages_us
-    return pa.RecordBatch.from_pydict(
-        {
-            "task_id": _row_ids(numbers),
-            "timestamp": pa.array(stamp, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            "task_type": pa.array(np.array(["refactor", "bugfix", "docs"])[numbers % 3]),
-            "task_description": pa.array([f"scale row {n}" for n in numbers]),
-            "repo": pa.array([f"repo-{n % REPOS}" for n in numbers]),
-            "model_tier": pa.array(np.array(["small", "medium", "large"])[numbers % 3]),
-            "pool_type": pa.repeat("cloud", count),
-            "routing_confidence": pa.repeat(0.8, count),
-            "success": pa.array(numbers % 5 != 0),
-            "duration_seconds": pa.array((numbers % 50 + 10).astype(np.float64)),
-            "embedding": vector_array(vectors, np.ones(count, dtype=bool)),
-        }
-    )
-
-
-def _row_ids(numbers: np.ndarray) -> pa.Array:
-    """task_id of row n is the UUID whose integer is n + 1, so a result names its row."""
-    raw = np.zeros((len(numbers), 16), dtype=np.uint8)
-    raw[:, 8:] = (numbers + 1).astype(">u8").view(np.uint8).reshape(-1, 8)
-    storage = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), len(numbers), [None, pa.py_buffer(raw.tobytes())]
-    )
-    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
-
-
-def batches_of(vectors: np.ndarray, start: int, now: datetime) -> Iterator[pa.RecordBatch]:
-    """The vectors as row batches of `WRITE_BATCH`."""
-    for offset in range(0, len(vectors), WRITE_BATCH):
-        yield rows_batch(vectors[offset : offset + WRITE_BATCH], start + offset, now)
-
-
-def exact_top10(matrix: np.ndarray, queries: np.ndarray, keep: np.ndarray | None) -> list[set[int]]:
-    """Each query's exact 10 best row numbers (within `keep`): the ground truth for recall.
-
-    One matrix product for every query, not one pass over the matrix per query.
-    """
-    scores = matrix @ np.asarray(queries, dtype=np.float32).T
-    if keep is not None:
-        scores[~keep] = -np.inf
-    best = np.argpartition(-scores, 10, axis=0)[:10]
-    return [
-        {int(row) for row in best[:, column] if np.isfinite(scores[row, column])}
-        for column in range(scores.shape[1])
-    ]
-
-
-def rss_mb() -> float:
-    """This process's resident memory, from /proc (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
 
 
 def measure_store(
@@ -257,7 +152,7 @@ WRITES_PER_S = 1_000
 def _child(command: str, url: str, *arguments: str) -> dict[str, float]:
     """Run one of `_child_main`'s commands in a new process; the numbers it printed."""
     finished = subprocess.run(
-        [sys.executable, "-m", "learning_store.bench_scale", command, url, *arguments],
+        [sys.executable, "-m", "learning_store.bench.scale", command, url, *arguments],
         capture_output=True,
         text=True,
     )
@@ -294,13 +189,6 @@ def _child_main(command: str, url: str, saved: str, argument: str) -> dict[str, 
         "recall": float(np.mean(recalls)),
         "rss_mb": rss,
     }
-
-
-def clustered_like(vectors: np.ndarray, count: int, seed: int = 4) -> np.ndarray:
-    """Queries near stored rows (a stored vector plus noise), as a router's would be."""
-    rng = np.random.default_rng(seed)
-    picked = vectors[rng.integers(0, len(vectors), count)]
-    return unit_rows(picked + rng.normal(scale=NOISE, size=picked.shape))
 
 
 def _time_under_writes(
@@ -367,14 +255,9 @@ def _time_during_rebuild(
         while not done.is_set():
             query = queries[turn % len(queries)]
             turn += 1
-            ours.append(
-                _seconds(
-                    lambda q=query: store.find_similar(
-                        q, limit=10, threshold=-1.0, days_back=EVERYTHING
-                    )
-                )
-            )
-            bare.append(_seconds(lambda q=query: np.argpartition(-(vectors @ q), 10)[:10]))
+            search = partial(store.find_similar, query, limit=10, threshold=-1.0)
+            ours.append(_seconds(partial(search, days_back=EVERYTHING)))
+            bare.append(_seconds(partial(_numpy_top10, vectors, query)))
         builder.join()
         numbers["rebuild_s"] = time.perf_counter() - rebuild_started
     finally:
@@ -387,6 +270,11 @@ def _time_during_rebuild(
     numbers["during_rebuild_vs_numpy"] = float(
         np.percentile(later, 50) / np.percentile(numpy_times, 50)
     )
+
+
+def _numpy_top10(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The exact top 10 by bare numpy: the yardstick of a scan."""
+    return np.argpartition(-(vectors @ query), 10)[:10]
 
 
 def _drop_pgvector_index(url: str) -> None:
