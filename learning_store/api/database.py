@@ -40,7 +40,7 @@ from learning_store.errors import (
     NotInitializedError,
 )
 from learning_store.feedback import Feedback
-from learning_store.models import EMBEDDING_DIMENSION
+from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
 from learning_store.reembedding import (
     DEFAULT_BATCH_ROWS,
     Progress,
@@ -347,6 +347,11 @@ class LearningDatabase:
         )
         self._model.forget()
         return result
+
+    async def get(self, task_id: Any) -> ExecutionRecord | None:
+        """The stored execution with this task_id, or None."""
+        repository = self.repository
+        return await self._run(lambda: repository.get(task_id))
 
     async def get_stats(self) -> StoreStats:
         """Row count, time span, rows per repo, rows without embedding, size on disk."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import advice, bench, data, db, demo, feedback, index, insight, upkeep
+from learning_store.cli import advice, bench, data, db, demo, feedback, index, insight, mcp, upkeep
 
 app = typer.Typer(
     name="learning-store",
@@ -26,6 +26,7 @@ app.command()(upkeep.reembed)
 app.command()(advice.recommend)
 app.command()(advice.evaluate)
 app.command()(bench.bench)
+app.command()(mcp.mcp)
 
 
 def main() -> None:

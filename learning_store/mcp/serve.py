@@ -1,0 +1,150 @@
+"""Run the MCP server: over stdio for one agent, or over HTTP (streamable) for several.
+
+The store opens once per server and closes when the server stops: stdin closed, SIGINT
+or SIGTERM. Over HTTP the server listens on 127.0.0.1 unless told otherwise, and binding
+any other address requires a bearer token, checked on every request (401 without it) and
+never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import signal
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Literal
+
+from learning_store.api import LearningDatabase
+from learning_store.config import LearningConfig
+from learning_store.errors import ConfigurationError
+from learning_store.mcp.tools import build_server
+
+Transport = Literal["stdio", "http"]
+TOKEN_VARIABLE = "LEARNING_STORE_MCP_TOKEN"
+MCP_PATH = "/mcp"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(transport: Transport, host: str, token: str | None) -> None:
+    """Refuse to serve HTTP beyond the loopback without a token.
+
+    Raises:
+        ConfigurationError: `host` is not a loopback address and no token is set.
+    """
+    if transport == "http" and not is_loopback(host) and not token:
+        raise ConfigurationError(
+            f"--host {host} serves beyond this machine: give a bearer token with --token or "
+            f"{TOKEN_VARIABLE} (clients send 'Authorization: Bearer <token>'), or bind "
+            "127.0.0.1"
+        )
+
+
+class BearerToken:
+    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: App, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 401 to a request without the token; pass the others on."""
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                await _unauthorized(send)
+                return
+        await self._app(scope, receive, send)
+
+
+async def _unauthorized(send: Send) -> None:
+    body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b"Bearer"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def serve(
+    config: LearningConfig,
+    *,
+    transport: Transport = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    read_only: bool = False,
+    token: str | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Open the store, serve until stopped, close the store.
+
+    `ready` is called once the server accepts requests (HTTP) or reads stdin.
+    """
+    check_exposure(transport, host, token)
+    stopping = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        # Outside the main thread this cannot be done: the caller stops the server then.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal_number, _stop, stopping)
+    async with LearningDatabase(config=config) as db:
+        server = build_server(db, read_only=read_only)
+        try:
+            if transport == "stdio":
+                if ready is not None:
+                    ready()
+                await server.run_stdio_async()
+            else:
+                await _serve_http(server, host, port, token, ready)
+        except asyncio.CancelledError:
+            pass  # a signal: leave the block, which closes the store
+
+
+def _stop(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+
+
+async def _serve_http(
+    server: Any, host: str, port: int, token: str | None, ready: Callable[[], None] | None
+) -> None:
+    import uvicorn  # only the HTTP transport needs it (it comes with the mcp extra)
+
+    app: App = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    if token:
+        app = BearerToken(app, token)
+    settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    http = uvicorn.Server(settings)
+    task = asyncio.ensure_future(http.serve())
+    while not http.started and not task.done():
+        await asyncio.sleep(0.05)
+    if ready is not None and http.started:
+        ready()
+    try:
+        await task
+    finally:
+        http.should_exit = True
+        if not task.done():
+            await asyncio.wait([task], timeout=5)
