@@ -11,9 +11,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from learning_store.models import rejection_reason, task_id_of
+from learning_store.models import rejection_reason, task_id_of, task_uuid
 from learning_store.results import RejectedRecord
 
 
@@ -25,6 +32,12 @@ class Feedback(BaseModel):
     task_id: UUID
     accepted: bool | None = None
     rating: int | None = Field(default=None, ge=1, le=5)
+
+    @field_validator("task_id", mode="before")
+    @classmethod
+    def _any_task_id(cls, value: Any) -> Any:
+        """A string id that is not a UUID names the row stored under its uuid5 (`task_key`)."""
+        return task_uuid(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _says_something(self) -> Feedback:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import numpy as np
 from pydantic import (
@@ -24,6 +24,42 @@ from pydantic import (
 )
 
 from learning_store.vectors import Vector
+
+LEARNING_STORE_NAMESPACE = UUID("5c8c2a7e-3c1b-5d7a-9f0e-6b4d1a2c8e90")
+"""The namespace of task ids made from other ids: a task id that is not a UUID (an
+orchestrator's "task-abc-123", a queue's message id, a trace's span) is stored as
+`uuid5(LEARNING_STORE_NAMESPACE, id)`, so any tool computes the same UUID from the same id."""
+EXTERNAL_TASK_ID = "external_task_id"
+"""The metadata key that keeps the id a UUID was made from."""
+
+
+def task_key(value: object) -> tuple[UUID, str | None]:
+    """The UUID a task id is stored under, and the id itself when it was not a UUID.
+
+    A UUID in any usual spelling (hyphens or not, upper case, braces, `urn:uuid:`) stays
+    itself; any other non-empty string becomes `uuid5(LEARNING_STORE_NAMESPACE, string)`.
+
+    Raises:
+        ValueError: the id is empty, or neither a UUID nor a string.
+    """
+    if isinstance(value, UUID):
+        return value, None
+    if not isinstance(value, str):
+        raise ValueError(f"task_id: give a UUID or a string id, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("task_id: must not be empty")
+    if "\x00" in value:
+        raise ValueError("task_id: must not contain NUL characters")
+    try:
+        return UUID(value.strip()), None
+    except ValueError:
+        return uuid5(LEARNING_STORE_NAMESPACE, value), value
+
+
+def task_uuid(value: object) -> UUID:
+    """The UUID a task id is stored under (see `task_key`)."""
+    return task_key(value)[0]
+
 
 EMBEDDING_DIMENSION = 384
 """Length of every stored embedding (all-MiniLM-L6-v2); the schema declares FLOAT[384]."""
@@ -191,6 +227,25 @@ OptionalNonNegative = Annotated[float | None, Field(default=None, ge=0, allow_in
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+def _with_task_uuid(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` with a string task_id that is not a UUID made one, the id kept in metadata."""
+    given = data.get("task_id")
+    if not isinstance(given, str):
+        return data
+    try:
+        key, external = task_key(given)
+    except ValueError:
+        return data  # the field's own validation says why
+    if external is None:
+        return data
+    metadata = data.get("metadata")
+    kept = dict(metadata) if isinstance(metadata, Mapping) else {}
+    kept.setdefault(EXTERNAL_TASK_ID, external)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        return {**data, "task_id": key}  # the metadata's own validation says why
+    return {**data, "task_id": key, "metadata": kept}
+
+
 class ExecutionRecord(BaseModel):
     """One task execution: what the router chose, how it went, and what was learned.
 
@@ -247,9 +302,14 @@ class ExecutionRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _unknown_fields_into_metadata(cls, data: Any) -> Any:
-        """Keep keywords that are not fields in `metadata`; NULL metadata reads as {}."""
+        """Keep keywords that are not fields in `metadata`; NULL metadata reads as {}.
+
+        A task_id that is not a UUID becomes one (`task_key`) and is kept in
+        `metadata["external_task_id"]`.
+        """
         if not isinstance(data, Mapping):
             return data
+        data = _with_task_uuid(data)
         if _FIELD_NAMES.issuperset(data) and data.get("metadata", {}) is not None:
             return data
         unknown = [key for key in data if key not in _FIELD_NAMES]
@@ -350,9 +410,7 @@ def task_id_of(raw: Any) -> UUID | None:
     value = raw.task_id if isinstance(raw, ExecutionRecord) else None
     if isinstance(raw, Mapping):
         value = raw.get("task_id")
-    if isinstance(value, UUID):
-        return value
     try:
-        return UUID(str(value)) if value is not None else None
+        return None if value is None else task_uuid(value)
     except ValueError:
         return None

@@ -100,7 +100,7 @@ MUTATIONS = {
     "error type not text": lambda r: r | {"error_type": 404},
     "unknown field, not JSON": lambda r: r | {"colour": datetime.now()},
     "not a mapping": lambda r: 42,
-    "bad task id": lambda r: r | {"task_id": "robert'); DROP TABLE executions;--"},
+    "blank task id": lambda r: r | {"task_id": "   "},
 }
 
 

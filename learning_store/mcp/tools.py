@@ -32,7 +32,7 @@ from learning_store.mcp.schemas import (
     TierPerformanceItem,
     TierPerformanceRows,
 )
-from learning_store.models import ExecutionRecord
+from learning_store.models import ExecutionRecord, task_uuid
 
 INSTRUCTIONS = (
     "learning_store records every task an LLM orchestrator ran: which model tier and worker "
@@ -150,7 +150,7 @@ def build_server(db: LearningDatabase, *, read_only: bool = False) -> MCPServer:
         key = _task_id(task_id)
         found = await _answered(db.get(key))
         if found is None:
-            raise ToolError(f"task_id: no execution {key} is stored")
+            raise ToolError(f"task_id: no execution {task_id!r} is stored")
         details = found.to_dict()
         details["has_embedding"] = details.pop("embedding") is not None
         return ExecutionDetails(**details)
@@ -176,7 +176,7 @@ def build_server(db: LearningDatabase, *, read_only: bool = False) -> MCPServer:
             key = _task_id(task_id)
             updated = await _answered(db.record_feedback(key, accepted=accepted, rating=rating))
             if not updated:
-                raise ToolError(f"task_id: no execution {key} is stored")
+                raise ToolError(f"task_id: no execution {task_id!r} is stored")
             return FeedbackOutcome(task_id=str(key), updated=True)
 
     return server
@@ -201,7 +201,7 @@ def _record_execution(db: LearningDatabase) -> Callable[..., Awaitable[RecordOut
     annotations: dict[str, Any] = {"return": RecordOutcome}
     for name in RECORD_FIELDS:
         field = ExecutionRecord.model_fields[name]
-        kind: Any = field.annotation
+        kind: Any = str if name == "task_id" else field.annotation  # any string id is kept
         if not field.is_required():
             kind = kind | None
         note = Field(description=field.description or _describe(name))
@@ -225,7 +225,7 @@ def _record_execution(db: LearningDatabase) -> Callable[..., Awaitable[RecordOut
 
 
 _FIELD_NOTES = {
-    "task_id": "A UUID (a new one when left out); the same id is never stored twice.",
+    "task_id": "A UUID or any string id (a new UUID when left out); stored once.",
     "timestamp": "When the task ran (ISO 8601; default: now).",
     "task_type": "The kind of task, e.g. refactor or bugfix.",
     "task_description": "What the task asked for (what find_similar compares).",
@@ -244,11 +244,11 @@ def _describe(name: str) -> str:
 
 
 def _task_id(value: str) -> UUID:
-    """A task_id argument as a UUID, or the tool error that names the field."""
+    """A task_id argument as the store keys it (any string: see `models.task_key`)."""
     try:
-        return UUID(str(value).strip())
-    except ValueError:
-        raise ToolError(f"task_id: {value!r} is not a UUID") from None
+        return task_uuid(value)
+    except ValueError as error:
+        raise ToolError(str(error)) from None
 
 
 async def _answered(call: Awaitable[T]) -> T:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from learning_store import analytics
 from learning_store.arrow_codec import records_to_arrow
 from learning_store.feedback import Feedback, feedback_of, validated
-from learning_store.models import ExecutionRecord, as_utc
+from learning_store.models import ExecutionRecord, as_utc, task_uuid
 from learning_store.repository.base import (
     ExecutionFilter,
     ExecutionRepository,
@@ -105,7 +105,7 @@ class InMemoryExecutionRepository(ExecutionRepository):
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:
         """The record with this task_id, or None."""
         with self._lock:
-            return self._records.get(UUID(str(task_id)))
+            return self._records.get(task_uuid(task_id))
 
     def existing_ids(self, task_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these task_ids are already stored."""
@@ -227,7 +227,7 @@ class InMemoryExecutionRepository(ExecutionRepository):
     def delete(self, task_ids: Iterable[UUID]) -> int:
         """Delete these task_ids; return how many existed."""
         with self._lock:
-            return sum(self._records.pop(UUID(str(key)), None) is not None for key in task_ids)
+            return sum(self._records.pop(task_uuid(key), None) is not None for key in task_ids)
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Delete records with timestamp before `cutoff`; return how many."""

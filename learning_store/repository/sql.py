@@ -14,9 +14,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from learning_store.arrow_codec import records_to_arrow
-from learning_store.models import (
-    ExecutionRecord,
-)
+from learning_store.models import ExecutionRecord, task_uuid
 from learning_store.repository.base import ExecutionFilter, ExecutionRepository
 from learning_store.repository.duckdb_export import arrow_batches
 from learning_store.repository.duckdb_vectors import micros
@@ -61,7 +59,7 @@ class SqlExecutionRepository(
     def get(self, task_id: UUID | str) -> ExecutionRecord | None:
         """The record with this task_id, or None."""
         statement = sa.select(executions).where(
-            executions.c.task_id == UUID(str(task_id)), readable(self.dialect)
+            executions.c.task_id == task_uuid(task_id), readable(self.dialect)
         )
         with self._connection("read an execution") as connection:
             rows = connection.execute(statement).mappings().all()
@@ -139,7 +137,7 @@ class SqlExecutionRepository(
 
     def delete(self, task_ids: Iterable[UUID]) -> int:
         """Delete these task_ids in one transaction; return how many existed."""
-        keys = [UUID(str(key)) for key in task_ids]
+        keys = [task_uuid(key) for key in task_ids]
         deleted = 0
         raw = np.frombuffer(b"".join(key.bytes for key in keys), dtype=np.uint8).reshape(-1, 16)
         with self._exclusively(), self._guard():

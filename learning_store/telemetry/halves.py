@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from learning_store.feedback import feedback_of
-from learning_store.models import ErrorType, ExecutionRecord
+from learning_store.models import EXTERNAL_TASK_ID, ErrorType, ExecutionRecord, task_key
 from learning_store.telemetry.joiner import DecisionOutcomeJoiner
 from learning_store.telemetry.waiting_feedback import WaitingFeedback
 
@@ -79,7 +79,7 @@ class JoinedEntryPoints:
         if timestamp is not None:
             fields["timestamp"] = timestamp
         self._expire_halves()
-        joined = self._joiner.add_decision(UUID(str(task_id)), fields)
+        joined = self._joiner.add_decision(_keyed(task_id, fields), fields)
         if joined is not None:
             await self.record(joined)
         return joined
@@ -123,7 +123,7 @@ class JoinedEntryPoints:
             "metadata": metadata or {},
         }
         self._expire_halves()
-        joined = self._joiner.add_outcome(UUID(str(task_id)), fields)
+        joined = self._joiner.add_outcome(_keyed(task_id, fields), fields)
         if joined is not None:
             await self.record(joined)
         return joined
@@ -158,3 +158,11 @@ class JoinedEntryPoints:
         if expired.outcomes:
             self._counts["orphaned_outcomes"] += len(expired.outcomes)
             log.warning("outcomes with no routing decision expired: %s", expired.outcomes)
+
+
+def _keyed(task_id: UUID | str, fields: dict[str, Any]) -> UUID:
+    """The UUID a half is joined under; a string id that is not one is kept in metadata."""
+    key, external = task_key(task_id)
+    if external is not None:
+        fields["metadata"] = {EXTERNAL_TASK_ID: external, **fields["metadata"]}
+    return key
