@@ -20,10 +20,12 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from pg_server import free_port
 
 from learning_store import LearningConfig, LearningDatabase
 from learning_store.demo_data import generate
 from learning_store.mcp.tools import RECORD_FIELDS, WRITE_TOOLS, build_server
+from tests.test_metrics import scrape
 
 TOOLS = {
     "find_similar",
@@ -183,7 +185,8 @@ async def test_bad_input_is_a_tool_error_and_the_next_call_works(db) -> None:
     async with Client(build_server(db)) as client:
         for name, arguments, words in [
             ("get_execution", {"task_id": unknown}, "no execution"),
-            ("get_execution", {"task_id": "not-a-uuid"}, "not a UUID"),
+            ("get_execution", {"task_id": "job-17"}, "no execution 'job-17'"),
+            ("get_execution", {"task_id": "  "}, "must not be empty"),
             ("record_feedback", {"task_id": unknown, "accepted": True}, "no execution"),
             ("record_feedback", {"task_id": unknown}, "give accepted"),
             ("recommend_tier", {"task_description": QUERY, "min_success": 2}, "min_success"),
@@ -234,12 +237,6 @@ async def test_over_stdio_the_server_answers_as_the_python_api(tmp_path: Path) -
     await reopened.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_http(path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     server = subprocess.Popen(
@@ -280,7 +277,8 @@ def stop(server: subprocess.Popen[str]) -> None:
 async def test_over_http_twenty_concurrent_calls_all_answer(tmp_path: Path) -> None:
     path = tmp_path / "http.db"
     await (await filled(path)).close()
-    server, port = start_http(path)
+    metrics_port = free_port()
+    server, port = start_http(path, "--metrics-port", str(metrics_port))
     try:
         async with Client(f"http://127.0.0.1:{port}/mcp") as client:
             calls = [
@@ -290,6 +288,9 @@ async def test_over_http_twenty_concurrent_calls_all_answer(tmp_path: Path) -> N
             results = await asyncio.gather(*calls)
         assert all(not result.is_error for result in results)
         assert all(result.structured_content for result in results)
+        metrics = scrape(metrics_port)
+        assert metrics["learning_store_search_duration_seconds_count"][()] == 10
+        assert metrics["learning_store_rows"][()] == 400
     finally:
         stop(server)
     reopened = LearningDatabase(config=config_for(path))

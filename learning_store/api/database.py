@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ from learning_store.results import (
     TierPerformance,
     TierRecommendation,
 )
+from learning_store.timings import DurationHistogram
 
 T = TypeVar("T")
 
@@ -100,6 +102,8 @@ class LearningDatabase:
             self.config.embedding_model if embedder is None else model_name_of(embedder)
         )
         self._writer = EmbeddingWriter(embedder, self._model.check)
+        self.search_seconds = DurationHistogram()
+        """How long each `find_similar` took, embedding included (for metrics)."""
         self._initialized = False
         self._init_lock = asyncio.Lock()
 
@@ -275,11 +279,14 @@ class LearningDatabase:
             )
 
         def search() -> builtins.list[SimilarExecution]:
+            started = time.perf_counter()
             self._model.check(repository)
             embedding = embedder.embed([task_description])[0]
-            return repository.search(
+            found = repository.search(
                 SimilarityQuery(embedding, repo, limit, days_back, threshold, exact)
             )
+            self.search_seconds.observe(time.perf_counter() - started)
+            return found
 
         return await self._run(search)
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from learning_store.cli import advice, bench, data, db, demo, feedback, index, insight, mcp, upkeep
+from learning_store.cli import (
+    advice,
+    bench,
+    data,
+    db,
+    demo,
+    feedback,
+    index,
+    insight,
+    mcp,
+    otlp,
+    upkeep,
+)
 
 app = typer.Typer(
     name="learning-store",
@@ -27,6 +39,7 @@ app.command()(advice.recommend)
 app.command()(advice.evaluate)
 app.command()(bench.bench)
 app.command()(mcp.mcp)
+app.command()(otlp.otlp)
 
 
 def main() -> None:

@@ -34,6 +34,15 @@ UrlOption = Annotated[
 ]
 
 
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Also serve Prometheus /metrics on this port (needs the 'metrics' extra).",
+        show_default=False,
+    ),
+]
 ModelOption = Annotated[
     str | None,
     typer.Option(

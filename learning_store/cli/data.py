@@ -21,14 +21,17 @@ from learning_store.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from learning_store.files.ingest import IngestSummary
+    from learning_store.files.ingest import IngestSummary, RowReader
 
 PARTIAL_EXIT_CODE = 3
 """ingest's exit code when good rows were stored but some rows were rejected."""
 
 FormatOption = Annotated[
     str | None,
-    typer.Option("--format", help="jsonl, csv or parquet (default: from the file extension)."),
+    typer.Option(
+        "--format",
+        help="jsonl, csv, parquet or otlp-json (default: from the file extension).",
+    ),
 ]
 
 
@@ -67,7 +70,7 @@ async def _ingest_all(
     files: list[Path], file_format: str | None, config, batch_size: int | None
 ) -> list[IngestSummary]:
     from learning_store.api import LearningDatabase
-    from learning_store.files.formats import detect_format
+    from learning_store.files.formats import FileFormat, detect_format
     from learning_store.files.ingest import ingest_file
     from learning_store.files.readers import progress_total
 
@@ -86,9 +89,27 @@ async def _ingest_all(
                     progress.update(task, completed=consumed, rows=rows, rate=rows / seconds)
 
                 summaries.append(
-                    await ingest_file(db, path, chosen, batch_size=batch_size, on_progress=report)
+                    await ingest_file(
+                        db,
+                        path,
+                        chosen,
+                        batch_size=batch_size,
+                        on_progress=report,
+                        reader=_otlp_reader() if chosen is FileFormat.OTLP_JSON else None,
+                    )
                 )
     return summaries
+
+
+def _otlp_reader() -> RowReader:
+    try:
+        from learning_store.otlp.files import otlp_json_rows
+    except ImportError as missing:
+        raise ValueError(
+            f"--format otlp-json needs the 'otlp' extra ({missing.name} is not installed): "
+            "pip install 'learning-store[otlp]'"
+        ) from None
+    return otlp_json_rows
 
 
 def _summary_line(summary: IngestSummary) -> str:
@@ -122,6 +143,8 @@ def export(
     from learning_store.files.writers import write_parquet_batches, write_records
 
     chosen = detect_format(out, file_format)
+    if chosen is FileFormat.OTLP_JSON:
+        raise ValueError("--format otlp-json is read by ingest only: export jsonl, csv or parquet")
     since_at, until_at = parse_moment(since, "--since"), parse_moment(until, "--until")
     with build_repository(None, settings(url)) as repository:
         if chosen is FileFormat.PARQUET:

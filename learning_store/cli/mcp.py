@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from learning_store.cli.common import ModelOption, UrlOption, errors, settings, user_errors
+from learning_store.cli.common import (
+    MetricsPortOption,
+    ModelOption,
+    UrlOption,
+    errors,
+    settings,
+    user_errors,
+)
 
 
 @user_errors
@@ -32,6 +39,7 @@ def mcp(
         ),
     ] = None,
     model: ModelOption = None,
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Serve the store to agents as MCP tools (needs the 'mcp' extra).
 
@@ -64,5 +72,6 @@ def mcp(
             read_only=read_only,
             token=secret,
             ready=ready,
+            metrics_port=metrics_port,
         )
     )

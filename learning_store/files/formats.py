@@ -12,6 +12,8 @@ class FileFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
     PARQUET = "parquet"
+    OTLP_JSON = "otlp-json"
+    """The OpenTelemetry file exporter's trace requests (never chosen by extension)."""
 
 
 _EXTENSIONS = {
@@ -39,5 +41,5 @@ def detect_format(path: Path, given: str | None = None) -> FileFormat:
             return _EXTENSIONS[suffix]
     raise ValueError(
         f"Cannot tell the format of {str(path)!r} from its extension: name it .jsonl, .csv or "
-        ".parquet, or pass --format jsonl|csv|parquet"
+        ".parquet, or pass --format jsonl|csv|parquet|otlp-json"
     )

@@ -56,6 +56,8 @@ def read_rows(
         yield from _jsonl_rows(path, counter)
     elif file_format is FileFormat.CSV:
         yield from _csv_rows(path, counter)
+    elif file_format is FileFormat.OTLP_JSON:
+        raise ValueError("OTLP/JSON is read by learning_store.otlp.files.otlp_json_rows")
     else:
         yield from _parquet_rows(path, counter)
 

@@ -10,35 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import ipaddress
 import signal
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 from learning_store.api import LearningDatabase
 from learning_store.config import LearningConfig
-from learning_store.errors import ConfigurationError
+from learning_store.http_guard import App, BearerToken, require_token_beyond_loopback
 from learning_store.mcp.tools import build_server
 
 Transport = Literal["stdio", "http"]
 TOKEN_VARIABLE = "LEARNING_STORE_MCP_TOKEN"
 MCP_PATH = "/mcp"
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable only from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(transport: Transport, host: str, token: str | None) -> None:
@@ -47,45 +30,8 @@ def check_exposure(transport: Transport, host: str, token: str | None) -> None:
     Raises:
         ConfigurationError: `host` is not a loopback address and no token is set.
     """
-    if transport == "http" and not is_loopback(host) and not token:
-        raise ConfigurationError(
-            f"--host {host} serves beyond this machine: give a bearer token with --token or "
-            f"{TOKEN_VARIABLE} (clients send 'Authorization: Bearer <token>'), or bind "
-            "127.0.0.1"
-        )
-
-
-class BearerToken:
-    """ASGI middleware: every HTTP request must carry `Authorization: Bearer <token>`."""
-
-    def __init__(self, app: App, token: str) -> None:
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer 401 to a request without the token; pass the others on."""
-        if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                await _unauthorized(send)
-                return
-        await self._app(scope, receive, send)
-
-
-async def _unauthorized(send: Send) -> None:
-    body = b'{"error": "unauthorized: send Authorization: Bearer <token>"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b"Bearer"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    if transport == "http":
+        require_token_beyond_loopback(host, token, TOKEN_VARIABLE)
 
 
 async def serve(
@@ -97,10 +43,12 @@ async def serve(
     read_only: bool = False,
     token: str | None = None,
     ready: Callable[[], None] | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Open the store, serve until stopped, close the store.
 
-    `ready` is called once the server accepts requests (HTTP) or reads stdin.
+    `ready` is called once the server accepts requests (HTTP) or reads stdin;
+    `metrics_port` serves Prometheus `/metrics` on `host` (see `learning_store.metrics`).
     """
     check_exposure(transport, host, token)
     stopping = asyncio.current_task()
@@ -110,6 +58,10 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal_number, _stop, stopping)
     async with LearningDatabase(config=config) as db:
+        if metrics_port is not None:
+            from learning_store.metrics import serve_metrics
+
+            serve_metrics(metrics_port, host, database=db)
         server = build_server(db, read_only=read_only)
         try:
             if transport == "stdio":

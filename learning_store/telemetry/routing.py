@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +31,7 @@ from learning_store.telemetry.joiner import DecisionOutcomeJoiner
 from learning_store.telemetry.spool import Spool, SpoolFile
 from learning_store.telemetry.stats import TelemetryStats
 from learning_store.telemetry.waiting_feedback import WaitingFeedback
+from learning_store.timings import DurationHistogram
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ class RoutingTelemetry(JoinedEntryPoints):
             ),
             0,
         )
+        self.flush_seconds = DurationHistogram()
+        """How long each batch write took, failed ones included (for metrics)."""
         self._own_spool_files: dict[Path, int] = {}
         self._waiting_feedback = WaitingFeedback(self.max_pending)
         self._feedback_lock = asyncio.Lock()
@@ -203,6 +207,23 @@ class RoutingTelemetry(JoinedEntryPoints):
             stored += await self._write(self._take(self.batch_size))
         return stored
 
+    async def flush_or_spool(self) -> int:
+        """Write everything pending now; if the database refuses, spool it to disk instead.
+
+        When this returns, every record recorded before the call is stored, rejected or
+        spooled: a receiver acknowledges its sender only then. Returns how many were stored.
+        """
+        try:
+            stored = await self.flush()
+        except Exception as exc:
+            log.warning("telemetry flush failed, spooling instead: %s", exc)
+            await self._spool_pending()
+            return 0
+        if self._own_spool_files:
+            with contextlib.suppress(Exception):  # the spool is safe; replay tries again later
+                stored += await self.replay_spool()
+        return stored
+
     async def replay_spool(self) -> int:
         """Write records spooled by earlier runs (or by this one); return how many were stored."""
         stored = 0
@@ -247,13 +268,16 @@ class RoutingTelemetry(JoinedEntryPoints):
         """Store taken records; on failure (or cancellation) they go back to the front."""
         if not records:
             return 0
+        started = time.perf_counter()
         try:
             result = await self.learning_db.store_batch(records)
         except BaseException:
+            self.flush_seconds.observe(time.perf_counter() - started)
             self._in_flight -= len(records)
             self._buffer.extendleft(reversed(records))
             self._counts["failed_flushes"] += 1
             raise
+        self.flush_seconds.observe(time.perf_counter() - started)
         self._in_flight -= len(records)
         self._settle(result)
         await self._notify_room()
