@@ -334,8 +334,8 @@ class ExecutionRecord(BaseModel):
     def calculate_embedding_content(self) -> str:
         """The original system's embedding text: type, description, repo, tier, pool, topology.
 
-        learning_store embeds `embedding_text()` instead (it adds the solution summary,
-        which is what makes a past execution useful to find).
+        learning_store embeds `embedding_text()` instead: what the task asked, its type and
+        repo, which is what a router knows before the task runs (see `embedding_text_of`).
         """
         parts = [self.task_type, self.task_description, self.repo, self.model_tier, self.pool_type]
         if self.swarm_topology:
@@ -356,9 +356,7 @@ class ExecutionRecord(BaseModel):
 
     def embedding_text(self) -> str:
         """The text whose embedding represents this execution in semantic search."""
-        return embedding_text_of(
-            self.task_description, self.task_type, self.repo, self.solution_summary
-        )
+        return embedding_text_of(self.task_description, self.task_type, self.repo)
 
     def stored_fields(self) -> dict[str, Any]:
         """The fields that define the row, without `uploaded_at` (which the store sets)."""
@@ -368,14 +366,14 @@ class ExecutionRecord(BaseModel):
 _FIELD_NAMES = frozenset(ExecutionRecord.model_fields)
 
 
-def embedding_text_of(
-    task_description: str | None, task_type: str, repo: str, solution_summary: str | None
-) -> str:
-    """The embedded text of an execution, from its columns (also for rows read raw)."""
-    text = f"{task_description or ''}\nTask type: {task_type}. Repository: {repo}."
-    if solution_summary:
-        text += f"\nSolution: {solution_summary}"
-    return text
+def embedding_text_of(task_description: str | None, task_type: str, repo: str) -> str:
+    """The embedded text of an execution, from its columns (also for rows read raw).
+
+    Only what a router knows before the task runs: no solution summary, which exists
+    mostly when a task succeeded and would draw a new task's neighbours toward past
+    successes (a bias the advice measured: failures of the same description 12-34% closer).
+    """
+    return f"{task_description or ''}\nTask type: {task_type}. Repository: {repo}."
 
 
 def rejection_reason(error: ValidationError) -> str:

@@ -222,15 +222,16 @@ class TierEstimate:
 
     `success_rate` is the expected probability of success; `success_low`/`success_high`
     bound it (about 95%), widening when little similar evidence exists. Costs, durations and
-    quality are similarity-weighted means of the similar executions (the tier's own means
-    when none is similar); `evidence` is how many past executions informed the estimate.
+    quality are weighted means of the similar executions (the tier's own means when none is
+    similar); `avg_cost` is None when the tier has no history at all: unknown, not free.
+    `evidence` is how many past executions informed the estimate.
     """
 
     tier: str
     success_rate: float
     success_low: float
     success_high: float
-    avg_cost: float
+    avg_cost: float | None
     avg_duration: float
     avg_quality: float | None
     evidence: int

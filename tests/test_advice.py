@@ -21,7 +21,7 @@ from learning_store import (
     create_repository,
     demo_data,
 )
-from learning_store.advice import AdviceRequest, evaluate, recommend_tier
+from learning_store.advice import AdviceFit, AdviceRequest, evaluate, recommend_tier
 from learning_store.advice.recommend import choose
 from learning_store.cli import app
 from learning_store.repository.base import SimilarityQuery
@@ -144,6 +144,83 @@ def test_the_policy() -> None:
     assert "No tier" in choose(apart, 0.97).reason
 
 
+def test_comes_closest_is_the_likeliest_and_unknown_cost_is_never_cheapest() -> None:
+    close = [estimate("large", 0.905, 0.05), estimate("small", 0.899, 0.001)]
+    closest = choose(close, 0.95)
+    assert closest.tier == "large" and "comes closest" in closest.reason
+    unknown = TierEstimate("new", 0.95, 0.5, 1.0, None, 0.0, None, 0)
+    known = [estimate("small", 0.96, 0.001), estimate("large", 0.97, 0.05)]
+    assert choose([unknown, *known], 0.9).tier == "small"
+    assert choose([unknown, estimate("small", 0.5, 0.001)], 0.9).tier == "new"
+    assert "cheapest" not in choose([unknown, estimate("small", 0.5, 0.001)], 0.9).reason
+
+
+def test_max_cost_and_cost_weight() -> None:
+    tiers = [
+        estimate("small", 0.70, 0.001),
+        estimate("medium", 0.85, 0.01),
+        estimate("large", 0.95, 0.05),
+        TierEstimate("new", 0.99, 0.5, 1.0, None, 0.0, None, 0),
+    ]
+    assert choose(tiers, None, max_cost=0.02).tier == "medium"
+    assert choose(tiers, 0.9, max_cost=0.02).tier == "medium"  # closest within the budget
+    broke = choose(tiers, None, max_cost=0.0001)
+    assert broke.tier == "small" and "No tier is known to cost at most" in broke.reason
+    assert choose(tiers, None, cost_weight=0.0).tier == "large"  # priced tiers only
+    assert choose(tiers, None, cost_weight=5.0).tier == "medium"  # 0.85-0.05 > 0.95-0.25
+    assert choose(tiers, None, cost_weight=100.0).tier == "small"
+    with pytest.raises(ValueError, match="cost_weight"):
+        AdviceRequest(cost_weight=-1)
+    with pytest.raises(ValueError, match="not both"):
+        AdviceRequest(min_success=0.9, cost_weight=1)
+
+
+@pytest.mark.parametrize("best", ["small", "medium", "large"])
+def test_strong_direct_evidence_wins_over_the_tiers_overall_rates(
+    store: ExecutionRepository, best: str
+) -> None:
+    """60 near-identical past tasks per tier, `best` at 95% and the others at 60%, beside two
+    other kinds of task where the other tiers do better: the new task of that wording goes
+    to `best`, though its overall rate is the lowest."""
+    rng = random.Random(5)
+    rows, number = [], 0
+    others = [tier for tier in ("small", "medium", "large") if tier != best]
+
+    def add(text: str, tier: str, chance: float, task_type: str) -> None:
+        nonlocal number
+        rows.append(
+            row(
+                20_000 + number,
+                task_type=task_type,
+                task_description=text,
+                model_tier=tier,
+                success=rng.random() < chance,
+                cost_estimate=COSTS[tier],
+                actual_cost=COSTS[tier],
+                timestamp=NOW - timedelta(days=rng.uniform(0, 20)),
+                embedding=EMBEDDER.embed([text])[0],
+            )
+        )
+        number += 1
+
+    for k in range(60):
+        for tier in ("small", "medium", "large"):
+            add(
+                f"Optimise the SQL query of report {k} joining orders",
+                tier,
+                0.95 if tier == best else 0.6,
+                "sql",
+            )
+    for k in range(120):
+        for tier in ("small", "medium", "large"):
+            chance = 0.9 if tier in others else 0.3
+            add(f"render chart {k} for the quarterly slide deck", tier, chance, "charts")
+            add(f"write release notes {k} for the mobile app", tier, chance, "docs")
+    store.add_many(rows)
+    advice = recommend_tier(store, query("Optimise the SQL query of report 977 joining orders"))
+    assert advice.tier == best, advice
+
+
 def test_no_history_and_bad_input_are_clear(store: ExecutionRepository) -> None:
     with pytest.raises(ValueError, match="nothing to learn from"):
         recommend_tier(store, query("anything"))
@@ -240,3 +317,20 @@ def test_per_tier_search_is_the_overall_ranking_filtered_by_tier(
         assert [(m.record.task_id, m.similarity) for m in found] == [
             (m.record.task_id, m.similarity) for m in expected
         ]
+
+
+def test_the_fit_is_kept_in_the_store_and_used(store: ExecutionRepository) -> None:
+    from learning_store.advice import fit_advice, fitted_parameters
+    from learning_store.advice.fitting import FIT_SETTING, _cache
+
+    store.add_many(world_rows(per_tier=20))
+    assert fitted_parameters(store) == AdviceFit()  # never fitted: the defaults
+    report = fit_advice(store, EMBEDDER.embed)
+    assert report is not None and report.executions == 180
+    assert report.log_loss <= report.default_log_loss  # the defaults are on the grid
+    _cache.clear()  # as a new process would
+    assert fitted_parameters(store) == report.fit
+    assert json.loads(store.read_setting(FIT_SETTING))["log_loss"] == report.log_loss
+    store.write_setting(FIT_SETTING, "not json")  # another tool's mess: the defaults
+    _cache.clear()
+    assert fitted_parameters(store) == AdviceFit()

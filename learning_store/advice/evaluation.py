@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from learning_store.advice.estimator import Priors, Tally, estimate
+from learning_store.advice.estimator import AdviceFit, Priors, Tally, estimate
 from learning_store.advice.recommend import NEIGHBOURS, choose
 from learning_store.analytics import cost_of
 from learning_store.models import EMBEDDING_DIMENSION, ExecutionRecord
@@ -154,6 +154,7 @@ def evaluate(
     days_back: int = 90,
     use_complexity: bool = True,
     true_success: TrueSuccess | None = None,
+    fit: AdviceFit | None = None,
 ) -> Evaluation:
     """Replay `records` (oldest first) and score every prediction; see the module doc.
 
@@ -182,6 +183,7 @@ def evaluate(
                 priors,
                 task_type=record.task_type,
                 complexity=complexity,
+                fit=fit,
             )
             for tier in candidates
         ]

@@ -8,6 +8,7 @@ the neighbour search itself, without building records.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -19,6 +20,13 @@ from typing import Any
 from uuid import UUID
 
 from learning_store.advice.estimator import Priors, estimate
+from learning_store.advice.fitting import (
+    NEIGHBOURS_FOR_FIT,
+    Embed,
+    FitReport,
+    fit_parameters,
+    fitted_parameters,
+)
 from learning_store.analytics import cost_of
 from learning_store.repository.base import ExecutionRepository, NeighbourOutcomes, SimilarityQuery
 from learning_store.results import (
@@ -49,7 +57,9 @@ class AdviceRequest:
 
     `complexity_score` (the router's own estimate, 0-100) sharpens the estimates: past
     executions of similar complexity weigh more. `tiers` limits the candidates (default:
-    every tier in the history). With `min_success`, the cheapest tier expected to reach it.
+    every tier in the history). `max_cost` leaves out tiers not known to cost at most that;
+    with `min_success`, the cheapest tier expected to reach it; with `cost_weight`, the
+    highest expected success less `cost_weight` x cost (see `choose`).
     """
 
     repo: str | None = None
@@ -58,10 +68,18 @@ class AdviceRequest:
     min_success: float | None = None
     days_back: int = 90
     complexity_score: float | None = None
+    max_cost: float | None = None
+    cost_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_success is not None and not 0 <= self.min_success <= 1:
             raise ValueError(f"min_success must be between 0 and 1, got {self.min_success}")
+        for name in ("max_cost", "cost_weight"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of at least 0, got {value}")
+        if self.min_success is not None and self.cost_weight is not None:
+            raise ValueError("give min_success or cost_weight, not both: they are two policies")
 
 
 def recommend_tier(
@@ -81,6 +99,7 @@ def recommend_tier(
     query = SimilarityQuery(embedding, asked.repo, NEIGHBOURS, asked.days_back, 0.0)
     per_tier = similar_outcomes(repository, query, moment)
     priors = _priors(repository, asked.repo, asked.days_back)
+    fit = fitted_parameters(repository)
     neighbours = [item for found in per_tier.values() for item in found]
     task_type = asked.task_type
     if task_type is None and neighbours:
@@ -100,10 +119,26 @@ def recommend_tier(
             priors,
             task_type=task_type,
             complexity=asked.complexity_score,
+            fit=fit,
         )
         for tier in candidates
     ]
-    return choose(estimates, asked.min_success)
+    return choose(
+        estimates, asked.min_success, max_cost=asked.max_cost, cost_weight=asked.cost_weight
+    )
+
+
+def fit_advice(
+    repository: ExecutionRepository, embed: Embed, *, repo: str | None = None, days_back: int = 90
+) -> FitReport | None:
+    """Fit the estimator to this store's history and keep the result in the store."""
+
+    def similar(embedding: Any, now: datetime) -> dict[str, list[Neighbour]]:
+        query = SimilarityQuery(embedding, repo, NEIGHBOURS_FOR_FIT, days_back, 0.0)
+        return similar_outcomes(repository, query, now)
+
+    priors = _priors(repository, repo, days_back)
+    return fit_parameters(repository, embed, similar, priors, repo=repo, days_back=days_back)
 
 
 def similar_outcomes(
@@ -121,43 +156,90 @@ def similar_outcomes(
     return {tier: [neighbour_of(match, now) for match in items] for tier, items in matches.items()}
 
 
-def choose(estimates: list[TierEstimate], min_success: float | None) -> TierRecommendation:
+def choose(
+    estimates: list[TierEstimate],
+    min_success: float | None,
+    *,
+    max_cost: float | None = None,
+    cost_weight: float | None = None,
+) -> TierRecommendation:
     """The policy that turns estimates into one tier.
 
-    Without `min_success`: the highest expected success, the cheaper tier winning ties
-    within `TIE`. With it: the cheapest tier expected to reach it, else the likeliest.
+    `max_cost` first leaves out every tier not known to cost at most that (an unknown
+    cost is never within a budget). Then, with `cost_weight`: the highest expected success
+    minus `cost_weight` x cost. With `min_success`: the cheapest tier expected to reach it,
+    else the likeliest. Otherwise the highest expected success, the cheaper tier winning
+    ties within `TIE`. A tier whose cost is unknown is never "the cheapest".
     """
-    best_rate = max(item.success_rate for item in estimates)
-    contenders = [item for item in estimates if item.success_rate >= best_rate - TIE]
-    likeliest = min(contenders, key=lambda item: (item.avg_cost, -item.success_rate, item.tier))
+    candidates = estimates
+    if max_cost is not None:
+        candidates = [e for e in estimates if e.avg_cost is not None and e.avg_cost <= max_cost]
+        if not candidates:
+            known = [item for item in estimates if item.avg_cost is not None]
+            fallback = min(known, key=_cheapness) if known else _likeliest(estimates)
+            return TierRecommendation(
+                fallback.tier,
+                estimates,
+                f"No tier is known to cost at most ${max_cost:g}; {fallback.tier} is the "
+                f"{'cheapest known' if known else 'likeliest'} ({_said(fallback)}).",
+            )
+    if cost_weight is not None:
+        priced = [item for item in candidates if item.avg_cost is not None] or candidates
+        best = max(priced, key=lambda item: (_net(item, cost_weight), -_cheapness(item)[1]))
+        return TierRecommendation(
+            best.tier,
+            estimates,
+            f"{best.tier} has the best expected success less {cost_weight:g} x its cost "
+            f"({_said(best)}, {_cost(best)}).",
+        )
     if min_success is None:
+        best_rate = max(item.success_rate for item in candidates)
+        contenders = [item for item in candidates if item.success_rate >= best_rate - TIE]
+        chosen = min(contenders, key=lambda item: (*_cheapness(item), -item.success_rate))
         tied = (
             " and is the cheapest of the tiers within one point of it"
-            if len(contenders) > 1
+            if len(contenders) > 1 and chosen.avg_cost is not None
             else ""
         )
         return TierRecommendation(
-            likeliest.tier,
+            chosen.tier,
             estimates,
-            f"{likeliest.tier} has the highest expected success ({_said(likeliest)}){tied}.",
+            f"{chosen.tier} has the highest expected success ({_said(chosen)}){tied}.",
         )
-    enough = [item for item in estimates if item.success_rate >= min_success]
+    enough = [item for item in candidates if item.success_rate >= min_success]
     if enough:
-        cheapest = min(enough, key=lambda item: (item.avg_cost, -item.success_rate, item.tier))
+        cheapest = min(enough, key=lambda item: (*_cheapness(item), -item.success_rate))
+        which = "cheapest" if cheapest.avg_cost is not None else "likeliest (costs unknown)"
         return TierRecommendation(
             cheapest.tier,
             estimates,
-            f"{cheapest.tier} is the cheapest "
-            f"tier expected to succeed at least {min_success:.0%} of the "
-            f"time ({_said(cheapest)}).",
+            f"{cheapest.tier} is the {which} tier expected to succeed at least "
+            f"{min_success:.0%} of the time ({_said(cheapest)}).",
         )
+    closest = _likeliest(candidates)
     return TierRecommendation(
-        likeliest.tier,
+        closest.tier,
         estimates,
-        f"No tier is expected to succeed "
-        f"{min_success:.0%} of the time; {likeliest.tier} comes closest "
-        f"({_said(likeliest)}).",
+        f"No tier is expected to succeed {min_success:.0%} of the time; {closest.tier} "
+        f"comes closest ({_said(closest)}).",
     )
+
+
+def _cheapness(item: TierEstimate) -> tuple[bool, float, str]:
+    """Sort key: known costs first, cheapest first; an unknown cost is never cheap."""
+    return item.avg_cost is None, item.avg_cost or 0.0, item.tier
+
+
+def _likeliest(estimates: list[TierEstimate]) -> TierEstimate:
+    return max(estimates, key=lambda item: (item.success_rate, -_cheapness(item)[1]))
+
+
+def _net(item: TierEstimate, cost_weight: float) -> float:
+    return item.success_rate - cost_weight * (item.avg_cost or 0.0)
+
+
+def _cost(item: TierEstimate) -> str:
+    return "cost unknown" if item.avg_cost is None else f"${item.avg_cost:.4f}"
 
 
 def _said(item: TierEstimate) -> str:

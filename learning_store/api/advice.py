@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from learning_store import demo_data
-from learning_store.advice import AdviceRequest, Evaluation, evaluate, recommend_tier
+from learning_store.advice import (
+    AdviceRequest,
+    Evaluation,
+    FitReport,
+    evaluate,
+    fit_advice,
+    fitted_parameters,
+    recommend_tier,
+)
 from learning_store.embeddings import Embedder
 from learning_store.errors import EmbeddingsUnavailableError
 from learning_store.repository import ExecutionRepository
@@ -32,7 +40,12 @@ def evaluate_history(repository: ExecutionRepository, embedder: Embedder, days: 
     records = [record for chunk in repository.iter_chunks(since=since) for record in chunk]
     demo = bool(records) and all(record.metadata.get("demo") is True for record in records)
     truth = demo_data.true_success_probability if demo else None
-    return evaluate(records, embedder.embed, true_success=truth)
+    return evaluate(records, embedder.embed, true_success=truth, fit=fitted_parameters(repository))
+
+
+def fit(repository: ExecutionRepository, embedder: Embedder, days: int) -> FitReport | None:
+    """Fit the estimator to the last `days` days and keep it in the store."""
+    return fit_advice(repository, embedder.embed, days_back=days)
 
 
 def required(embedder: Embedder | None) -> Embedder:

@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar
 import pyarrow as pa
 
 from learning_store import bootstrap
-from learning_store.advice import AdviceRequest, Evaluation
+from learning_store.advice import AdviceRequest, Evaluation, FitReport
 from learning_store.api import advice
 from learning_store.api.model_guard import ModelGuard, model_name_of, with_overrides
 from learning_store.api.original import (
@@ -376,13 +376,27 @@ class LearningDatabase:
         min_success: float | None = None,
         days_back: int = 90,
         complexity_score: float | None = None,
+        max_cost: float | None = None,
+        cost_weight: float | None = None,
     ) -> TierRecommendation:
         """Which tier should run this task, with an estimate for every candidate tier.
 
         `complexity_score` (the router's own estimate, 0-100) sharpens the estimates when
-        given: past executions of similar complexity weigh more.
+        given: past executions of similar complexity weigh more. `max_cost` leaves out
+        tiers not known to cost at most that; `min_success` asks for the cheapest tier
+        expected to reach it, `cost_weight` for the best expected success less
+        `cost_weight` x cost (see `advice.recommend.choose`).
         """
-        request = AdviceRequest(repo, task_type, tiers, min_success, days_back, complexity_score)
+        request = AdviceRequest(
+            repo,
+            task_type,
+            tiers,
+            min_success,
+            days_back,
+            complexity_score,
+            max_cost,
+            cost_weight,
+        )
         repository, embedder = self.repository, advice.required(self._embedder)
 
         def recommend() -> TierRecommendation:
@@ -404,6 +418,20 @@ class LearningDatabase:
             return advice.evaluate_history(repository, embedder, days)
 
         return await self._run(replay)
+
+    async def fit_advice(self, days: int = 90) -> FitReport | None:
+        """Fit the advice's prior strength and recency to the last `days` days of history.
+
+        The fit is kept in the store, so every process advising on it uses it. Returns
+        None when fewer than 50 executions are stored in that window.
+        """
+        repository, embedder = self.repository, advice.required(self._embedder)
+
+        def fitting() -> FitReport | None:
+            self._model.check(repository)
+            return advice.fit(repository, embedder, days)
+
+        return await self._run(fitting)
 
     # The original system's documented calls: plain, JSON-ready dicts --------------------
 

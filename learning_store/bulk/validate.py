@@ -59,8 +59,7 @@ class ValidBatch:
         """The text to embed for each of these rows (see `ExecutionRecord.embedding_text`)."""
         picked = self.table.take(pa.array(rows, pa.int64()))
         columns = [
-            picked.column(name).to_pylist()
-            for name in ("task_description", "task_type", "repo", "solution_summary")
+            picked.column(name).to_pylist() for name in ("task_description", "task_type", "repo")
         ]
         return [embedding_text_of(*values) for values in zip(*columns, strict=True)]
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from learning_store.cli.common import ModelOption, UrlOption, console, settings, user_errors
 
 if TYPE_CHECKING:
-    from learning_store.advice import Evaluation
+    from learning_store.advice import Evaluation, FitReport
     from learning_store.results import TierRecommendation
 
 
@@ -30,6 +30,16 @@ def recommend(
     ] = None,
     complexity: Annotated[
         float | None, typer.Option(min=0.0, max=100.0, help="The router's complexity score.")
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Only tiers known to cost at most this per execution."),
+    ] = None,
+    cost_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="Maximise expected success less this x cost (instead of --min-success)."
+        ),
     ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     url: UrlOption = None,
@@ -52,6 +62,8 @@ def recommend(
                 task_type=task_type,
                 min_success=min_success,
                 complexity_score=complexity,
+                max_cost=max_cost,
+                cost_weight=cost_weight,
             )
 
     advice = asyncio.run(ask())
@@ -72,13 +84,16 @@ def recommendation_table(task: str, advice: TierRecommendation) -> Table:
     table.add_column("tier", no_wrap=True)
     for heading in ("success", "95% range", "cost", "avg s", "quality", "evidence"):
         table.add_column(heading, justify="right", no_wrap=True)
-    for item in sorted(advice.estimates, key=lambda item: item.avg_cost):
+    known_first = sorted(
+        advice.estimates, key=lambda item: (item.avg_cost is None, item.avg_cost or 0.0)
+    )
+    for item in known_first:
         chosen = item.tier == advice.tier
         table.add_row(
             Text(("➜ " if chosen else "  ") + item.tier),
             f"{item.success_rate:.0%}",
             f"{item.success_low:.0%}-{item.success_high:.0%}",
-            f"${item.avg_cost:.4f}",
+            "unknown" if item.avg_cost is None else f"${item.avg_cost:.4f}",
             f"{item.avg_duration:.0f}",
             "-" if item.avg_quality is None else f"{item.avg_quality:.0f}",
             f"{item.evidence:,}",
@@ -90,6 +105,14 @@ def recommendation_table(task: str, advice: TierRecommendation) -> Table:
 @user_errors
 def evaluate(
     days: Annotated[int, typer.Option(min=1, help="Replay the executions of this many days.")] = 30,
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit",
+            help="First fit the prior strength and recency half-life to the last 90 days "
+            "and keep them in the store (every process advising on it uses them).",
+        ),
+    ] = False,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     url: UrlOption = None,
     model: ModelOption = None,
@@ -97,23 +120,41 @@ def evaluate(
     """Replay the history in time order and score the tier estimates against two baselines.
 
     Each execution's success on the tier it ran on is predicted from earlier executions
-    only. Lower Brier score and log loss are better. Example: learning-store evaluate --days 30
+    only. Lower Brier score and log loss are better. Example: learning-store evaluate --fit
     """
     from learning_store.api import LearningDatabase
 
     if output not in ("table", "json"):
         raise ValueError(f"--format {output!r}: use table or json")
 
-    async def replay() -> Evaluation:
+    async def replay() -> tuple[FitReport | None, Evaluation]:
         async with LearningDatabase(config=settings(url, model)) as db:
-            return await db.evaluate_advice(days)
+            fitted = await db.fit_advice() if fit else None
+            return fitted, await db.evaluate_advice(days)
 
-    report = asyncio.run(replay())
+    fitted, report = asyncio.run(replay())
     if output == "json":
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        document = report.to_dict()
+        if fit:
+            document["fit"] = None if fitted is None else fitted.to_dict()
+        typer.echo(json.dumps(document, indent=2))
         return
+    if fit:
+        console.print(fit_line(fitted), highlight=False)
     for table in evaluation_tables(report, days):
         console.print(table)
+
+
+def fit_line(fitted: FitReport | None) -> str:
+    """What `--fit` chose, and what it bought on the sample it was fitted on."""
+    if fitted is None:
+        return "Not fitted: fewer than 50 executions in the last 90 days; the defaults stay."
+    half_life = fitted.fit.half_life_days
+    recency = "age does not matter" if half_life is None else f"half-life {half_life:g} days"
+    return (
+        f"Fitted on {fitted.executions} executions: prior strength {fitted.fit.prior_strength:g}, "
+        f"{recency}; log loss {fitted.log_loss:.4f} (defaults: {fitted.default_log_loss:.4f})."
+    )
 
 
 def evaluation_tables(report: Evaluation, days: int) -> list[Table]:

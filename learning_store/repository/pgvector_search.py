@@ -48,6 +48,13 @@ CREATE_INDEX_SQL = (
 )
 """HNSW with the settings the original system planned (M 16, ef_construction 100)."""
 DROP_INDEX_SQL = "DROP INDEX IF EXISTS ix_executions_embedding_hnsw"
+PGVECTOR_MIN_ROWS = 1_000
+"""Below this many rows every candidate is compared exactly (a few ms): HNSW's graph over
+a small table of near-duplicate texts can strand the true nearest row (seen in the suite:
+the best of 108 rows missed), and nothing is gained from an index at that size."""
+_SMALL_TABLE_SQL = sa.text(
+    "SELECT count(*) FROM (SELECT 1 FROM executions LIMIT :enough) AS first_rows"
+)
 MAX_EF_SEARCH = 1_000
 """pgvector's upper bound for hnsw.ef_search; iterative scans go on past it."""
 MISSING_WARNING = (
@@ -101,6 +108,19 @@ def vector_index_is_current(connection: Connection) -> bool:
     return found is not None and "array_position" in found
 
 
+INDEX_MISSING_WARNING = (
+    "pgvector is installed but the executions table has no vector index, so similarity "
+    "search reads every candidate vector (slow past ~100,000 rows); run "
+    "`learning-store index build`"
+)
+
+
+def pgvector_installed(connection: Connection) -> bool:
+    """Whether the extension is installed in this database (not only offered)."""
+    found = connection.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'"))
+    return found.first() is not None
+
+
 def can_install_pgvector(connection: Connection) -> bool:
     """Whether the server offers the extension (installing it may still need privileges)."""
     found = connection.execute(
@@ -124,6 +144,14 @@ def create_vector_index(connection: Connection) -> bool:
         return False
     connection.execute(sa.text(CREATE_INDEX_SQL))
     return True
+
+
+def is_small_table(connection: Connection) -> bool:
+    """Whether the table holds fewer than `PGVECTOR_MIN_ROWS` rows (reads at most that many)."""
+    return bool(
+        connection.execute(_SMALL_TABLE_SQL, {"enough": PGVECTOR_MIN_ROWS}).scalar_one()
+        < PGVECTOR_MIN_ROWS
+    )
 
 
 def stored_tiers(connection: Connection) -> list[str]:

@@ -35,8 +35,10 @@ from learning_store.repository.index_keeper import (
     StoreLink,
 )
 from learning_store.repository.pgvector_search import (
+    INDEX_MISSING_WARNING,
     MISSING_WARNING,
     has_vector_index,
+    pgvector_installed,
 )
 from learning_store.repository.row_rules import readable
 from learning_store.repository.shared_index import release_keeper, shared_keeper
@@ -90,8 +92,13 @@ class SqlCore:
         with self._exclusively(), self._connection("check the schema") as connection:
             ensure_current_schema(connection, self._url, create=migrate)
             self._pgvector = self.dialect == "postgresql" and has_vector_index(connection)
+            installed = (
+                not self._pgvector
+                and self.dialect == "postgresql"
+                and pgvector_installed(connection)
+            )
         if self.dialect == "postgresql" and not self._pgvector:
-            log.warning(MISSING_WARNING)
+            log.warning(INDEX_MISSING_WARNING if installed else MISSING_WARNING)
         self._pgvector_ef_search = settings.pgvector_ef_search
         if self.dialect == "duckdb":
             self._attach_index(path, settings)

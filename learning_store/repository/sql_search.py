@@ -32,6 +32,7 @@ from learning_store.repository.pgvector_search import (
     CandidateFilter,
     create_vector_index,
     has_vector_index,
+    is_small_table,
     rows_with_vectors,
     stored_tiers,
 )
@@ -90,7 +91,7 @@ class SqlSearchMethods(SqlCore):
             if found is not None:
                 return found
         with self._connection("search similar executions") as connection:
-            if not exact and self._pgvector:
+            if not exact and self._pgvector and not is_small_table(connection):
                 proposed = self._proposed(connection, query, repo, since, limit, per_tier)
                 return self._rescored(proposed, query, limit, threshold)
             where_sql = self._readable(ExecutionFilter(repo=repo, since=since))

@@ -85,7 +85,7 @@ def embedding_work(
 ) -> list[tuple[UUID, str]]:
     """Up to `limit` (task_id, embedding text) pairs after `after`, in task_id order."""
     statement = (
-        sa.select(_t.task_id, _t.task_description, _t.task_type, _t.repo, _t.solution_summary)
+        sa.select(_t.task_id, _t.task_description, _t.task_type, _t.repo)
         .order_by(_t.task_id)
         .limit(limit)
     )
@@ -96,7 +96,7 @@ def embedding_work(
     return [
         (
             row.task_id,
-            embedding_text_of(row.task_description, row.task_type, row.repo, row.solution_summary),
+            embedding_text_of(row.task_description, row.task_type, row.repo),
         )
         for row in connection.execute(statement)
     ]
