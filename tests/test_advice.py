@@ -334,3 +334,29 @@ def test_the_fit_is_kept_in_the_store_and_used(store: ExecutionRepository) -> No
     store.write_setting(FIT_SETTING, "not json")  # another tool's mess: the defaults
     _cache.clear()
     assert fitted_parameters(store) == AdviceFit()
+
+
+def test_the_cost_curve_trades_success_for_cost_and_the_oracle_bounds_it() -> None:
+    report = evaluate(
+        demo_history(800),
+        EMBEDDER.embed,
+        true_success=demo_data.true_success_probability,
+        curve=True,
+    )
+    curve = report.curve
+    assert curve is not None and curve.policy and curve.oracle
+    costs = [point.mean_cost for point in curve.policy]
+    assert costs == sorted(costs, reverse=True)  # a heavier cost weight never costs more
+    assert curve.policy[0].expected_success >= curve.policy[-1].expected_success
+    weights = [float(point.label.removeprefix("w=")) for point in curve.policy]
+    for weight, ours, best in zip(weights, curve.policy, curve.oracle, strict=True):
+        assert ours.true_success is not None and best.true_success is not None
+        assert best.true_success - weight * best.mean_cost >= (
+            ours.true_success - weight * ours.mean_cost - 1e-9
+        )
+    assert {point.label for point in curve.tiers} == {
+        "always small",
+        "always medium",
+        "always large",
+    }
+    assert "curve" in report.to_dict()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from learning_store.advice.curve import CostCurve, Decision, cost_curve
 from learning_store.advice.estimator import AdviceFit, Priors, Tally, estimate
 from learning_store.advice.recommend import NEIGHBOURS, choose
 from learning_store.analytics import cost_of
@@ -73,6 +74,8 @@ class Evaluation:
     """Share of executions whose recommended tier is the one the router used."""
     regret: float | None = None
     """Mean true-success gap between the best tier and ours (only where truth is known)."""
+    curve: CostCurve | None = None
+    """Success against cost as `cost_weight` sweeps (`evaluate(..., curve=True)`)."""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready."""
@@ -84,6 +87,7 @@ class Evaluation:
             "calibration": [vars(item) for item in self.calibration],
             "agreement": self.agreement,
             "regret": self.regret,
+            **({"curve": self.curve.to_dict()} if self.curve is not None else {}),
         }
 
 
@@ -155,6 +159,7 @@ def evaluate(
     use_complexity: bool = True,
     true_success: TrueSuccess | None = None,
     fit: AdviceFit | None = None,
+    curve: bool = False,
 ) -> Evaluation:
     """Replay `records` (oldest first) and score every prediction; see the module doc.
 
@@ -170,6 +175,7 @@ def evaluate(
     predictions: list[tuple[float, bool]] = []
     agreed = 0
     regret_sum, regret_count = 0.0, 0
+    decisions: list[Decision] = []
     for record, query in zip(ordered, queries, strict=True):
         neighbours = history.neighbours(record, query, days_back)
         complexity = record.complexity_score if use_complexity else None
@@ -196,10 +202,13 @@ def evaluate(
         predictions.append((mine.success_rate, record.success))
         chosen = choose(estimates, None).tier
         agreed += chosen == record.model_tier
+        truth = None
         if true_success is not None:
             truth = {tier: true_success(record, tier) for tier in candidates}
             regret_sum += max(truth.values()) - truth[chosen]
             regret_count += 1
+        if curve:
+            decisions.append((estimates, truth))
         priors.add(
             record.model_tier,
             record.task_type,
@@ -213,6 +222,7 @@ def evaluate(
     result.calibration = calibration(predictions)
     result.agreement = agreed / max(len(ordered), 1)
     result.regret = regret_sum / regret_count if regret_count else None
+    result.curve = cost_curve(decisions) if curve else None
     return result
 
 

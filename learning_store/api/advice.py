@@ -34,7 +34,9 @@ def recommend(
     return recommend_tier(repository, embedder.embed([task_description])[0], request)
 
 
-def evaluate_history(repository: ExecutionRepository, embedder: Embedder, days: int) -> Evaluation:
+def evaluate_history(
+    repository: ExecutionRepository, embedder: Embedder, days: int, curve: bool = False
+) -> Evaluation:
     """Replay the last `days` days and score the estimates (see `advice.evaluation`)."""
     since = datetime.now(UTC) - timedelta(days=days)
     records = [record for chunk in repository.iter_chunks(since=since) for record in chunk]

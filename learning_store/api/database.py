@@ -405,17 +405,18 @@ class LearningDatabase:
 
         return await self._run(recommend)
 
-    async def evaluate_advice(self, days: int = 30) -> Evaluation:
+    async def evaluate_advice(self, days: int = 30, *, curve: bool = False) -> Evaluation:
         """Replay the last `days` days and score the estimates (see `advice.evaluation`).
 
         On the demo's data, whose generator knows each task's true chances, the report also
-        gives the regret of the recommendations.
+        gives the regret of the recommendations. `curve` adds success against mean cost as
+        the policy's cost weight sweeps (`advice.curve`).
         """
         repository, embedder = self.repository, advice.required(self._embedder)
 
         def replay() -> Evaluation:
             self._model.check(repository)
-            return advice.evaluate_history(repository, embedder, days)
+            return advice.evaluate_history(repository, embedder, days, curve)
 
         return await self._run(replay)
 

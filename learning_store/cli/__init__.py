@@ -15,6 +15,7 @@ from learning_store.cli import (
     insight,
     mcp,
     otlp,
+    replay,
     upkeep,
 )
 
@@ -40,6 +41,7 @@ app.command()(advice.evaluate)
 app.command()(bench.bench)
 app.command()(mcp.mcp)
 app.command()(otlp.otlp)
+app.command()(replay.replay)
 
 
 def main() -> None:

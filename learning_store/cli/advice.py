@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +15,7 @@ from learning_store.cli.common import ModelOption, UrlOption, console, settings,
 
 if TYPE_CHECKING:
     from learning_store.advice import Evaluation, FitReport
+    from learning_store.advice.curve import CostCurve
     from learning_store.results import TierRecommendation
 
 
@@ -113,6 +115,15 @@ def evaluate(
             "and keep them in the store (every process advising on it uses them).",
         ),
     ] = False,
+    curve: Annotated[
+        bool,
+        typer.Option(
+            "--curve", help="Also trace success against mean cost as the cost weight sweeps."
+        ),
+    ] = False,
+    chart: Annotated[
+        Path | None, typer.Option(help="With --curve: draw it to this PNG file.")
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     url: UrlOption = None,
     model: ModelOption = None,
@@ -130,9 +141,13 @@ def evaluate(
     async def replay() -> tuple[FitReport | None, Evaluation]:
         async with LearningDatabase(config=settings(url, model)) as db:
             fitted = await db.fit_advice() if fit else None
-            return fitted, await db.evaluate_advice(days)
+            return fitted, await db.evaluate_advice(days, curve=curve or chart is not None)
 
     fitted, report = asyncio.run(replay())
+    if chart is not None and report.curve is not None:
+        from learning_store.cli.chart import draw_cost_curve
+
+        draw_cost_curve(report.curve, chart)
     if output == "json":
         document = report.to_dict()
         if fit:
@@ -143,6 +158,37 @@ def evaluate(
         console.print(fit_line(fitted), highlight=False)
     for table in evaluation_tables(report, days):
         console.print(table)
+    if report.curve is not None:
+        console.print(curve_table(report.curve))
+
+
+def curve_table(curve: CostCurve) -> Table:
+    """The policy's points as the cost weight sweeps, then each tier always."""
+    table = Table(
+        title="Success against mean cost: the tier with the best expected success less w x cost",
+        title_justify="left",
+    )
+    truth = bool(curve.policy) and curve.policy[0].true_success is not None
+    for heading in (
+        "policy",
+        "mean cost",
+        "expected success",
+        *(("true success",) if truth else ()),
+    ):
+        table.add_column(heading, justify="right" if heading != "policy" else "left")
+    oracle = {point.label: point for point in curve.oracle}
+    for point in [*curve.policy, *curve.tiers]:
+        cells = [point.label, f"${point.mean_cost:.4f}", f"{point.expected_success:.1%}"]
+        if truth:
+            best = oracle.get(point.label)
+            note = (
+                f" (oracle {best.true_success:.1%})"
+                if best and best.true_success is not None
+                else ""
+            )
+            cells.append(f"{point.true_success:.1%}{note}")
+        table.add_row(*cells)
+    return table
 
 
 def fit_line(fitted: FitReport | None) -> str:
