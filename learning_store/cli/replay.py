@@ -126,7 +126,7 @@ def replay_table(report: ReplayReport, costs: dict[str, float]) -> Table:
         + (_cost_note(report, costs) if costs else ""),
         caption_justify="left",
     )
-    table.add_column("router")
+    table.add_column("router", no_wrap=True)
     for heading in ("APGR", "CPT(50%)", "CPT(80%)", "acc @25%", "acc @50%", "acc @75%"):
         table.add_column(heading, justify="right")
     for result in report.routers:
