@@ -91,9 +91,8 @@ def schema_reference() -> str:
     for column in executions.columns:
         field = ExecutionRecord.model_fields.get(column.name)
         meaning = _plain(field.description or "") if field is not None else "set by the store"
-        rows.append(
-            f"| `{column.name}` | `{column.type}` | {'yes' if column.nullable else 'no'} | {meaning} |"
-        )
+        null = "yes" if column.nullable else "no"
+        rows.append(f"| `{column.name}` | `{column.type}` | {null} | {meaning} |")
     return "\n".join(rows)
 
 
@@ -103,7 +102,7 @@ def api_reference() -> str:
 
     blocks = []
     for name in sorted(learning_store.__all__, key=str.lower):
-        home = learning_store._HOMES[name]  # noqa: SLF001 (the lazy import table)
+        home = learning_store._HOMES[name]  # the lazy import table: where each name lives
         blocks.append(f"## `{name}`\n\n::: {home}.{name}\n")
     return "\n".join(blocks)
 

@@ -43,7 +43,7 @@ def test_every_python_example_runs(
         code = compile(
             source, f"{page.name} block {number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         )
-        result = eval(code, namespace)  # noqa: S307 (our own documentation's examples)
+        result = eval(code, namespace)  # our own documentation's examples
         if inspect.iscoroutine(result):  # a block with top-level await: its own event loop
             asyncio.run(result)
 
