@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from factories import NOW, record, row, stored_view, task_uuid, unit_vector
 
-from learning_store import ExecutionRecord, ExecutionRepository
+from learning_store import ExecutionRecord, ExecutionRepository, models
 
 
 def test_every_backend_implements_the_protocol(store: ExecutionRepository) -> None:
@@ -58,7 +58,7 @@ def test_batch_with_bad_rows_duplicates_and_stored_rows(store: ExecutionReposito
         row(2, routing_confidence=2.0),  # 2: rejected
         record(3),  # 3: stored (a record, not a mapping)
         row(1),  # 4: repeated in the batch -> duplicate
-        {"task_id": "not-a-uuid"},  # 5: rejected, no task_id
+        {"task_id": "not-a-uuid"},  # 5: rejected (fields missing); a string id is kept
         row(6, duration_seconds=float("nan")),  # 6: rejected
         row(7, embedding=[0.1] * 10),  # 7: rejected, wrong embedding length
         "not a row at all",  # 8: rejected
@@ -69,7 +69,7 @@ def test_batch_with_bad_rows_duplicates_and_stored_rows(store: ExecutionReposito
     assert [r.index for r in result.rejected] == [2, 5, 6, 7, 8]
     assert [r.task_id for r in result.rejected] == [
         task_uuid(2),
-        None,
+        models.task_uuid("not-a-uuid"),
         task_uuid(6),
         task_uuid(7),
         None,

@@ -43,11 +43,11 @@ EVIDENCE_WEIGHT = 0.01
 class AdviceFit:
     """The estimator's fitted parameters (the defaults until a store is fitted)."""
 
-    prior_strength: float = 10.0
+    prior_strength: float = 8.0
     """Pseudo-executions the prior is worth against the neighbours (whose weights sum to
-    about 44 when a tier has 100 near ones). On the demo's 5,000 executions (hashing
-    embedder) 10 kept every calibration decile within 0.04 and the regret lowest; 2-5 let
-    deciles drift 0.06-0.08 off."""
+    about 44 when a tier has 100 near ones). On the demo's 5,000 executions 8 kept every
+    calibration decile of 100+ within 0.04 with the real model (0.038) and the hashing
+    embedder (0.035); 5 and 10-30 let one decile drift 0.05-0.07 off."""
     half_life_days: float | None = None
     """A neighbour this old weighs half as much; None: age does not matter (the demo's
     best; a store whose tiers change over time fits a half-life with `evaluate --fit`)."""

@@ -24,7 +24,7 @@ from learning_store.advice.estimator import AdviceFit, Priors, estimate
 from learning_store.results import Neighbour
 
 FIT_SETTING = "advice_fit"
-PRIOR_STRENGTHS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+PRIOR_STRENGTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 HALF_LIVES: tuple[float | None, ...] = (None, 3.0, 7.0, 14.0, 30.0, 90.0)
 FIT_SAMPLE = 400
 """Executions predicted per fit: enough to separate the grid's likelihoods, a few seconds."""

@@ -147,13 +147,17 @@ def _arrow_vectors(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
     present = np.asarray(array.is_valid())
     lengths = np.asarray(pc.fill_null(pc.list_value_length(array), 0))
     fits = present & (lengths == EMBEDDING_DIMENSION)
-    matrix = np.zeros((len(array), EMBEDDING_DIMENSION), dtype=np.float32)
+    every = bool(fits.all())
+    matrix = None if every else np.zeros((len(array), EMBEDDING_DIMENSION), dtype=np.float32)
     if fits.any():
-        chosen = array.filter(pa.array(fits))
+        chosen = array if every else array.filter(pa.array(fits))  # a file's usual case: all
         flat = chosen.flatten()
         with np.errstate(over="ignore"):  # too large for float32: inf, then rejected
-            values = flat.to_numpy(zero_copy_only=False).astype(np.float32)
-        matrix[fits] = values.reshape(-1, EMBEDDING_DIMENSION)
+            values = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        if matrix is None:
+            matrix = values.reshape(-1, EMBEDDING_DIMENSION)  # no copy of float32 vectors
+        else:
+            matrix[fits] = values.reshape(-1, EMBEDDING_DIMENSION)
         if flat.null_count:  # a null inside a vector: the validator decides that row
             whole = np.asarray(flat.is_valid()).reshape(-1, EMBEDDING_DIMENSION).all(axis=1)
             holed = np.zeros(len(array), dtype=bool)

@@ -139,12 +139,14 @@ def export(
     Example: learning-store export november.parquet --since 2026-11-01 --until 2026-12-01
     """
     from learning_store.bootstrap import build_repository
-    from learning_store.files.formats import FileFormat, detect_format
+    from learning_store.files.formats import EXPORTABLE, FileFormat, detect_format
     from learning_store.files.writers import write_parquet_batches, write_records
 
     chosen = detect_format(out, file_format)
-    if chosen is FileFormat.OTLP_JSON:
-        raise ValueError("--format otlp-json is read by ingest only: export jsonl, csv or parquet")
+    if chosen not in EXPORTABLE:
+        raise ValueError(
+            f"--format {chosen.value} is read by ingest only: export jsonl, csv or parquet"
+        )
     since_at, until_at = parse_moment(since, "--since"), parse_moment(until, "--until")
     with build_repository(None, settings(url)) as repository:
         if chosen is FileFormat.PARQUET:

@@ -16,6 +16,9 @@ class FileFormat(StrEnum):
     """The OpenTelemetry file exporter's trace requests (never chosen by extension)."""
 
 
+EXPORTABLE = (FileFormat.JSONL, FileFormat.CSV, FileFormat.PARQUET)
+"""Formats `export` writes; OTLP/JSON is read only (it is spans, not executions)."""
+
 _EXTENSIONS = {
     ".jsonl": FileFormat.JSONL,
     ".ndjson": FileFormat.JSONL,
