@@ -165,6 +165,8 @@ def _arrow_vectors(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
             unsure |= holed
             fits &= ~holed
     unsure |= present & ~fits
+    if matrix is None:  # no rows at all
+        matrix = np.zeros((0, EMBEDDING_DIMENSION), dtype=np.float32)
     return vector_array(matrix, fits)
 
 
