@@ -296,6 +296,10 @@ def test_the_recommend_and_evaluate_commands(tmp_path: Path) -> None:
         app, ["evaluate", "--url", url, "--model", "hashing", "--format", "json"]
     )
     assert scored.exit_code == 0, scored.output
+    curve = runner.invoke(app, ["evaluate", "--url", url, "--model", "hashing", "--curve", "--fit"])
+    assert curve.exit_code == 0, curve.output
+    assert "Success against mean cost" in curve.output and "always large" in curve.output
+    assert "Fitted on" in curve.output
     assert set(json.loads(scored.output)) >= {
         "ours",
         "tier_baseline",

@@ -42,7 +42,13 @@ def evaluate_history(
     records = [record for chunk in repository.iter_chunks(since=since) for record in chunk]
     demo = bool(records) and all(record.metadata.get("demo") is True for record in records)
     truth = demo_data.true_success_probability if demo else None
-    return evaluate(records, embedder.embed, true_success=truth, fit=fitted_parameters(repository))
+    return evaluate(
+        records,
+        embedder.embed,
+        true_success=truth,
+        fit=fitted_parameters(repository),
+        curve=curve,
+    )
 
 
 def fit(repository: ExecutionRepository, embedder: Embedder, days: int) -> FitReport | None:
