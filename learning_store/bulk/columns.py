@@ -122,11 +122,15 @@ def micros_array(micros: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 
 def vector_matrix(array: pa.FixedSizeListArray) -> np.ndarray:
-    """An (n, 384) float32 copy of a vector column (null rows hold whatever the slots do)."""
+    """An (n, 384) float32 view of a vector column (a copy only when it is not float32).
+
+    Null rows hold whatever their slots do.
+    """
     values = array.values.slice(
         array.offset * EMBEDDING_DIMENSION, len(array) * EMBEDDING_DIMENSION
     )
-    return values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, EMBEDDING_DIMENSION)
+    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return matrix.reshape(-1, EMBEDDING_DIMENSION)
 
 
 def vector_array(matrix: np.ndarray, present: np.ndarray) -> pa.Array:
