@@ -116,9 +116,9 @@ def measure_store(
         numbers["fresh_rss_mb"] = fresh["rss_mb"]
     store = create_repository(url, config=LearningConfig(batch_size=1000))
     try:
-        for name, (arguments, truths) in searches.items():
+        for name, (arguments, answers) in searches.items():  # `truths` stays unfiltered's
             progress(f"{store_name}/{dataset}: {QUERIES} searches, {name}")
-            _time_searches(store, queries.timed, arguments, truths, name, numbers)
+            _time_searches(store, queries.timed, arguments, answers, name, numbers)
         progress(f"{store_name}/{dataset}: searches while 1,000 rows/s are written")
         _time_under_writes(store, vectors, queries.timed, everything, truths, numbers, now)
     finally:
