@@ -153,9 +153,9 @@ def _arrow_vectors(array: pa.Array, unsure: np.ndarray) -> pa.Array | None:
         chosen = array if every else array.filter(pa.array(fits))  # a file's usual case: all
         flat = chosen.flatten()
         with np.errstate(over="ignore"):  # too large for float32: inf, then rejected
-            values = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+            values = flat.to_numpy(zero_copy_only=False).astype(np.float32)  # writable
         if matrix is None:
-            matrix = values.reshape(-1, EMBEDDING_DIMENSION)  # no copy of float32 vectors
+            matrix = values.reshape(-1, EMBEDDING_DIMENSION)
         else:
             matrix[fits] = values.reshape(-1, EMBEDDING_DIMENSION)
         if flat.null_count:  # a null inside a vector: the validator decides that row

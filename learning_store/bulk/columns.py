@@ -122,14 +122,14 @@ def micros_array(micros: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 
 def vector_matrix(array: pa.FixedSizeListArray) -> np.ndarray:
-    """An (n, 384) float32 view of a vector column (a copy only when it is not float32).
+    """An (n, 384) float32 copy of a vector column (null rows hold whatever the slots do).
 
-    Null rows hold whatever their slots do.
+    A copy, because `ValidBatch.with_embeddings` writes computed vectors into it.
     """
     values = array.values.slice(
         array.offset * EMBEDDING_DIMENSION, len(array) * EMBEDDING_DIMENSION
     )
-    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32)
     return matrix.reshape(-1, EMBEDDING_DIMENSION)
 
 
