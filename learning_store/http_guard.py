@@ -1,4 +1,4 @@
-"""HTTP interfaces' guard: who may reach a server bound beyond this machine.
+"""What the HTTP interfaces share: who may reach them, and running one under uvicorn.
 
 `learning-store mcp` and `learning-store otlp` listen on 127.0.0.1 unless told otherwise;
 on any other address they require a bearer token, checked on every request (401 without
@@ -7,6 +7,7 @@ it) and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -74,3 +75,28 @@ async def _unauthorized(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def serve_asgi(
+    app: App, host: str, port: int, started: Callable[[], None] | None = None
+) -> bool:
+    """Serve `app` with uvicorn until it stops; `started` runs once it accepts requests.
+
+    Returns whether it ever started (a port in use ends it at once).
+    """
+    import uvicorn  # the interfaces' extras bring it
+
+    settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    http = uvicorn.Server(settings)
+    task = asyncio.ensure_future(http.serve())
+    while not http.started and not task.done():
+        await asyncio.sleep(0.05)
+    if http.started and started is not None:
+        started()
+    try:
+        await task
+    finally:
+        http.should_exit = True
+        if not task.done():
+            await asyncio.wait([task], timeout=5)
+    return bool(http.started)

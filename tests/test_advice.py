@@ -39,6 +39,23 @@ WORLD = {
 COSTS = {"small": 0.001, "medium": 0.01, "large": 0.05}
 
 
+def history_row(
+    number: int, text: str, tier: str, success: bool, moment: datetime, task_type: str
+) -> dict[str, Any]:
+    """One past execution of `text` on `tier`, at the tier's cost, with its embedding."""
+    return row(
+        number,
+        task_type=task_type,
+        task_description=text,
+        model_tier=tier,
+        success=success,
+        cost_estimate=COSTS[tier],
+        actual_cost=COSTS[tier],
+        timestamp=moment,
+        embedding=EMBEDDER.embed([text])[0],
+    )
+
+
 def world_rows(per_tier: int, seed: int = 3) -> list[dict[str, Any]]:
     """History of the synthetic world: every topic tried on every tier `per_tier` times."""
     rng = random.Random(seed)
@@ -47,19 +64,10 @@ def world_rows(per_tier: int, seed: int = 3) -> list[dict[str, Any]]:
     for text, chances in WORLD.items():
         for tier, chance in chances.items():
             for k in range(per_tier):
-                description = f"{text} case {k}"
+                moment = NOW - timedelta(hours=rng.uniform(1, 200))
+                success = rng.random() < chance
                 rows.append(
-                    row(
-                        10_000 + number,
-                        task_type="work",
-                        task_description=description,
-                        model_tier=tier,
-                        success=rng.random() < chance,
-                        cost_estimate=COSTS[tier],
-                        actual_cost=COSTS[tier],
-                        timestamp=NOW - timedelta(hours=rng.uniform(1, 200)),
-                        embedding=EMBEDDER.embed([description])[0],
-                    )
+                    history_row(10_000 + number, f"{text} case {k}", tier, success, moment, "work")
                 )
                 number += 1
     return rows
@@ -188,18 +196,9 @@ def test_strong_direct_evidence_wins_over_the_tiers_overall_rates(
 
     def add(text: str, tier: str, chance: float, task_type: str) -> None:
         nonlocal number
+        moment = NOW - timedelta(days=rng.uniform(0, 20))
         rows.append(
-            row(
-                20_000 + number,
-                task_type=task_type,
-                task_description=text,
-                model_tier=tier,
-                success=rng.random() < chance,
-                cost_estimate=COSTS[tier],
-                actual_cost=COSTS[tier],
-                timestamp=NOW - timedelta(days=rng.uniform(0, 20)),
-                embedding=EMBEDDER.embed([text])[0],
-            )
+            history_row(20_000 + number, text, tier, rng.random() < chance, moment, task_type)
         )
         number += 1
 

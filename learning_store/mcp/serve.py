@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 from learning_store.api import LearningDatabase
 from learning_store.config import LearningConfig
-from learning_store.http_guard import App, BearerToken, require_token_beyond_loopback
+from learning_store.http_guard import (
+    App,
+    BearerToken,
+    require_token_beyond_loopback,
+    serve_asgi,
+)
 from learning_store.mcp.tools import build_server
 
 Transport = Literal["stdio", "http"]
@@ -82,21 +87,7 @@ def _stop(task: asyncio.Task[Any] | None) -> None:
 async def _serve_http(
     server: Any, host: str, port: int, token: str | None, ready: Callable[[], None] | None
 ) -> None:
-    import uvicorn  # only the HTTP transport needs it (it comes with the mcp extra)
-
     app: App = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     if token:
         app = BearerToken(app, token)
-    settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    http = uvicorn.Server(settings)
-    task = asyncio.ensure_future(http.serve())
-    while not http.started and not task.done():
-        await asyncio.sleep(0.05)
-    if ready is not None and http.started:
-        ready()
-    try:
-        await task
-    finally:
-        http.should_exit = True
-        if not task.done():
-            await asyncio.wait([task], timeout=5)
+    await serve_asgi(app, host, port, ready)

@@ -6,13 +6,17 @@ answered only once its rows are safe), so its spool and counters are the receive
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from learning_store.api import LearningDatabase
 from learning_store.config import LearningConfig
-from learning_store.http_guard import App, BearerToken, require_token_beyond_loopback
+from learning_store.http_guard import (
+    App,
+    BearerToken,
+    require_token_beyond_loopback,
+    serve_asgi,
+)
 from learning_store.otlp.http import TracesApp
 from learning_store.otlp.joiner import SpanJoiner
 from learning_store.otlp.mapping import TierMap
@@ -46,24 +50,18 @@ async def serve(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Serve `POST /v1/traces` (and `/metrics` on `metrics_port`) until stopped."""
-    import uvicorn  # the otlp extra brings it
-
     require_token_beyond_loopback(host, token, TOKEN_VARIABLE)
     app: App = TracesApp(receiver, expiry_interval=min(1.0, receiver.joiner.join_seconds / 4))
     if token:
         app = BearerToken(app, token)
-    settings = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    http = uvicorn.Server(settings)
-    task = asyncio.ensure_future(http.serve())
-    while not http.started and not task.done():
-        await asyncio.sleep(0.05)
-    if http.started:
+
+    def started() -> None:
         if metrics_port is not None:
             from learning_store.metrics import serve_metrics
 
             serve_metrics(metrics_port, host, telemetry=receiver.telemetry)
         if ready is not None:
             ready()
-    await task
-    if not http.started:
+
+    if not await serve_asgi(app, host, port, started):
         raise RuntimeError(f"the OTLP receiver did not start on {host}:{port} (see the log)")
