@@ -164,8 +164,7 @@ def evaluate(
     """Replay `records` (oldest first) and score every prediction; see the module doc.
 
     Each task is looked up by the embedding of its description alone, as a router asks
-    before the task runs (a stored embedding also holds the solution, which would leak
-    the outcome).
+    before the task runs.
     """
     ordered = list(records)
     queries = np.asarray(embed([record.task_description for record in ordered]), np.float32)

@@ -72,6 +72,7 @@ class TraceReceiver:
     async def _settle(self, joined: Joined) -> Receipt:
         rejected_spans, reasons = 0, []
         rejected_before = self.telemetry.stats.rejected
+        taken = 0  # rows recorded since the last flush (the buffer holds only ours)
         for row, spans in zip(joined.rows, joined.spans, strict=True):
             try:
                 await self.telemetry.record(row)
@@ -79,8 +80,10 @@ class TraceReceiver:
                 rejected_spans += len(spans)
                 reasons.append(f"span {spans[0][1]}: {rejection_reason(error)}")
                 continue
-            if self.telemetry.stats.pending >= self.telemetry.batch_size:
+            taken += 1
+            if taken >= self.telemetry.batch_size:
                 await self.telemetry.flush_or_spool()
+                taken = 0
         await self.telemetry.flush_or_spool()
         rejected_spans += self.telemetry.stats.rejected - rejected_before
         await asyncio.to_thread(
